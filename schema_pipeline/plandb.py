@@ -1,0 +1,181 @@
+"""The throw-away plan database: load the desired state into it and read it back.
+
+PostgreSQL is the semantic authority (DESIGN.md §4): the state files are executed into
+a temporary database on the target's own server (or an explicit plan server, or the
+embedded one), then introspected with the same code as the target.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from schema_pipeline.db import connect, password_of, redact, with_database
+from schema_pipeline.errors import ConnectionFailed, PlanLoadError, StateError
+from schema_pipeline.state.model import DesiredState, Statement
+
+# Session settings from pg_dump's preamble that we must not let the state change:
+# our own timeouts protect the server the plan database lives on.
+_IGNORED_SESSION_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
+                             "transaction_timeout")
+PLAN_STATEMENT_TIMEOUT = "120s"
+
+_cache: dict[tuple, object] = {}
+_cache_lock = threading.Lock()
+
+
+class PlanDatabaseUnavailable(PlanLoadError):
+    """The server refused to create the plan database (no CREATEDB privilege, ...)."""
+
+
+@dataclass
+class LoadFailure:
+    statement: Statement
+    message: str
+    position: int | None
+
+
+@contextmanager
+def temporary_database(server_url: str) -> Iterator[str]:
+    """Create an empty database on the server of `server_url`; drop it afterwards."""
+    name = f"schema_pipeline_plan_{uuid.uuid4().hex[:12]}"
+    with connect(server_url) as conn:
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        except psycopg.Error as exc:
+            raise PlanDatabaseUnavailable(
+                f"cannot create the plan database on the target's server: {exc.diag.message_primary or exc}; "
+                "grant CREATEDB to the pipeline's role or configure a plan database URL"
+            ) from None
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with suppress(psycopg.Error, ConnectionFailed), connect(server_url) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _is_ignored(stmt: Statement) -> bool:
+    if not stmt.session_only:
+        return False
+    text = stmt.sql.lstrip()
+    if text.startswith("\\"):
+        return True
+    lowered = text.lower()
+    return any(lowered.startswith(f"set {s}") for s in _IGNORED_SESSION_SETTINGS)
+
+
+def _error_line(stmt: Statement, position: int | None) -> int:
+    if not position:
+        return stmt.line
+    return stmt.line + stmt.sql[: position - 1].count("\n")
+
+
+def load_state_into(conn: psycopg.Connection, state: DesiredState, progress: Callable[[str], None] | None = None) -> None:
+    """Execute the state's statements on `conn` (autocommit), in any dependency order.
+
+    A statement that fails is retried after the others (a view written before its
+    table, a table before its schema); the search_path in effect where it was written
+    is restored for the retry. Raises PlanLoadError/StateError located at file:line
+    when statements still fail after no further progress is possible.
+    """
+    pending: list[tuple[Statement, str]] = []
+    failures: dict[int, LoadFailure] = {}
+    current_file = None
+    for stmt in state.statements:
+        if _is_ignored(stmt):
+            continue
+        if stmt.file != current_file:  # session settings (search_path, ...) do not leak across files
+            _reset_session(conn)
+            current_file = stmt.file
+            search_path = _search_path(conn)
+        if stmt.session_only:
+            _execute(conn, stmt)
+            search_path = _search_path(conn)
+            continue
+        failure = _execute(conn, stmt)
+        if failure:
+            pending.append((stmt, search_path))
+            failures[id(stmt)] = failure
+    if pending:
+        _reset_session(conn)
+    current_path = None
+    while pending:
+        if progress:
+            progress(f"retrying {len(pending)} statement(s) that depend on later ones")
+        still: list[tuple[Statement, str]] = []
+        for stmt, search_path in pending:
+            if search_path != current_path:
+                conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (search_path,))
+                current_path = search_path
+            failure = _execute(conn, stmt)
+            if failure:
+                still.append((stmt, search_path))
+                failures[id(stmt)] = failure
+        if len(still) == len(pending):
+            errors = [failures[id(s)] for s, _ in still]
+            first = errors[0]
+            raise StateError(
+                f"PostgreSQL rejected this statement: {first.message}"
+                + (f" (and {len(errors) - 1} more statement(s) failed)" if len(errors) > 1 else ""),
+                first.statement.file, _error_line(first.statement, first.position),
+            )
+        pending = still
+
+
+def _reset_session(conn: psycopg.Connection) -> None:
+    conn.execute("RESET ALL")
+    conn.execute("SET check_function_bodies = off")
+    conn.execute(f"SET statement_timeout = '{PLAN_STATEMENT_TIMEOUT}'")
+
+
+def _search_path(conn: psycopg.Connection) -> str:
+    return conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+
+
+def _execute(conn: psycopg.Connection, stmt: Statement) -> LoadFailure | None:
+    try:
+        conn.execute(stmt.sql.encode(), prepare=False)  # bytes: no client-side %-placeholder parsing
+        return None
+    except psycopg.Error as exc:
+        diag = exc.diag
+        message = diag.message_primary or str(exc).strip()
+        if diag.message_detail:
+            message += f" ({diag.message_detail})"
+        pos = int(diag.statement_position) if diag.statement_position else None
+        return LoadFailure(stmt, message, pos)
+
+
+def desired_catalog(
+    state: DesiredState,
+    server_url: str,
+    *,
+    include_schemas: list[str] | None = None,
+    exclude_schemas: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+):
+    """Load `state` into a temporary database on `server_url` and introspect it (cached by content)."""
+    from schema_pipeline.catalog import introspect
+
+    with connect(server_url) as probe:
+        version = probe.info.server_version
+    key = (state.fingerprint, version, tuple(include_schemas or ()), tuple(exclude_schemas or ()))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    if progress:
+        progress(f"loading {len(state.statements)} statement(s) from {len(state.files)} file(s) into a plan database")
+    try:
+        with temporary_database(server_url) as url, connect(url) as conn:
+            load_state_into(conn, state, progress)
+            catalog = introspect(conn, include_schemas=include_schemas, exclude_schemas=exclude_schemas)
+    except psycopg.Error as exc:
+        raise PlanLoadError(redact(f"plan database failed: {exc}", password_of(server_url))) from None
+    with _cache_lock:
+        _cache[key] = catalog
+    return catalog

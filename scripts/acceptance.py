@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Run the external acceptance kit (../shared/acceptance) through our CLI, with a ratchet.
+
+    python scripts/acceptance.py migra pg-schema-diff [--jobs 2] [--update]
+
+For each corpus the kit's summary is printed as `acceptance <corpus>: N passed, ...`.
+`acceptance/passing-<corpus>.txt` lists the case ids known to pass: the run fails
+(exit 1) when any of them stops passing. `--update` rewrites the lists from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KIT = Path(os.environ.get("ACCEPTANCE_KIT", ROOT.parent / "shared" / "acceptance"))
+RATCHET_DIR = ROOT / "acceptance"
+
+
+def cli_command() -> str:
+    exe = shutil.which("schema-pipeline", path=str(Path(sys.executable).parent)) or "schema-pipeline"
+    return exe
+
+
+def run_corpus(corpus: str, dsn: str, jobs: int, timeout: int) -> dict:
+    exe = cli_command()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        cmd = [
+            sys.executable, str(KIT / "run.py"), "--dsn", dsn,
+            "--cases", str(KIT / "cases" / f"{corpus}.jsonl"),
+            "--apply", f"{exe} -q apply --database-url {{url}} --state {{state}} --allow-hazards all --yes",
+            "--check", f"{exe} -q plan --database-url {{url}} --state {{state}} --check",
+            "--jobs", str(jobs), "--timeout", str(timeout), "--report", str(report),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        for line in proc.stdout.splitlines()[:-1]:
+            print(f"  {line[:300]}")
+        summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else f"kit failed: {proc.stderr[-500:]}"
+        print(f"acceptance {corpus}: {summary}", flush=True)
+        if not report.exists():
+            raise SystemExit(f"acceptance kit produced no report for {corpus}: {proc.stderr[-2000:]}")
+        return json.loads(report.read_text())
+
+
+def passed_ids(report: dict) -> set[str]:
+    cases = report.get("results", [])
+    return {c["id"] for c in cases if c.get("status") == "pass"}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpora", nargs="+", help="migra, pg-schema-diff, psqldef")
+    ap.add_argument("--dsn", default=os.environ.get("SCHEMA_PIPELINE_TEST_DSN",
+                                                    "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--timeout", type=int, default=120)
+    ap.add_argument("--update", action="store_true", help="rewrite the ratchet lists from this run")
+    args = ap.parse_args()
+    regressions: list[str] = []
+    for corpus in args.corpora:
+        report = run_corpus(corpus, args.dsn, args.jobs, args.timeout)
+        passing = passed_ids(report)
+        ratchet = RATCHET_DIR / f"passing-{corpus}.txt"
+        known = set(ratchet.read_text().split()) if ratchet.exists() else set()
+        lost = sorted(known - passing)
+        regressions += [f"{corpus}: {case}" for case in lost]
+        gained = sorted(passing - known)
+        if gained:
+            print(f"  {len(gained)} case(s) pass that are not in {ratchet.name} yet", flush=True)
+        if args.update:
+            ratchet.write_text("".join(f"{c}\n" for c in sorted(passing | (known if lost else set()))))
+    if regressions:
+        print("acceptance ratchet: these cases passed before and fail now:", *regressions, sep="\n  ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
