@@ -17,6 +17,10 @@ class Statement:
     # pg_dump preamble (SET ..., SELECT pg_catalog.set_config(...), \restrict): affects the
     # plan-database session only and declares no object.
     session_only: bool = False
+    # `-- schema-pipeline: ...` comment directives attached to this statement (the comment block
+    # directly above it, comments inside it, a trailing comment on its last line), e.g.
+    # ("ignore naming.table", "renamed from people").
+    directives: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass
@@ -29,3 +33,13 @@ class DesiredState:
     fingerprint: str
     # Declared renames, e.g. {("table", "public.new_name"): "old_name"}; filled by the parser.
     renames: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeclaredObject:
+    """One object the state declares: kind ("table", "index", ...), qualified name, location."""
+
+    kind: str
+    name: str
+    file: str
+    line: int

@@ -1,0 +1,473 @@
+"""The allow-list: which statements a desired-state file may contain.
+
+A state file declares schema objects. Data changes, dynamic code, cluster-level objects
+(databases, roles, tablespaces), credentials, server configuration and transaction control
+are rejected here, before any database is contacted. What pg_dump writes stays valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schema_pipeline.state.classify import object_type, words_of
+from schema_pipeline.state.ddl import created_object, is_word, tok_at
+from schema_pipeline.state.lexer import DOLLAR, PUNCT, QIDENT, STRING, WORD, Token, ident_value, string_value
+
+# Session settings pg_dump writes (and harmless ones like it): allowed, session-only.
+SESSION_SETTINGS = frozenset(
+    [
+        "statement_timeout",
+        "lock_timeout",
+        "idle_in_transaction_session_timeout",
+        "transaction_timeout",
+        "client_encoding",
+        "standard_conforming_strings",
+        "check_function_bodies",
+        "xmloption",
+        "client_min_messages",
+        "row_security",
+        "default_tablespace",
+        "default_table_access_method",
+        "search_path",
+        "default_with_oids",
+    ]
+)
+
+UNTRUSTED_LANGUAGES = frozenset(
+    ["c", "internal", "plpythonu", "plpython2u", "plpython3u", "plperlu", "pltclu", "plsh", "pljavau", "plr"]
+)
+
+SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
+
+_DML = frozenset(
+    {
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "MERGE",
+        "TRUNCATE",
+        "COPY",
+        "SELECT",
+        "VALUES",
+        "TABLE",
+        "WITH",
+        "CALL",
+        "EXECUTE",
+        "PREPARE",
+        "DEALLOCATE",
+        "EXPLAIN",
+        "DECLARE",
+        "FETCH",
+        "MOVE",
+        "CLOSE",
+        "SHOW",
+    }
+)
+_TX = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "START TRANSACTION", "END", "ABORT"}
+_MAINTENANCE = {
+    "VACUUM",
+    "ANALYZE",
+    "CLUSTER",
+    "REINDEX",
+    "CHECKPOINT",
+    "LOAD",
+    "LOCK",
+    "DISCARD",
+    "LISTEN",
+    "UNLISTEN",
+    "NOTIFY",
+    "REFRESH MATERIALIZED VIEW",
+}
+_CLUSTER_OBJECTS = {"database", "role", "user", "group", "tablespace", "subscription", "system"}
+_CREDENTIAL_OBJECTS = {"server", "user mapping"}
+
+
+@dataclass
+class Verdict:
+    """Outcome of checking one statement: problems (message, token index) and session_only."""
+
+    problems: list[tuple[str, int]]
+    session_only: bool = False
+
+
+def _is_set_config(toks: list[Token]) -> bool:
+    """SELECT [pg_catalog.]set_config('search_path', '...', false) — pg_dump's preamble line."""
+    i = 1
+    if is_word(tok_at(toks, i), "pg_catalog") and tok_at(toks, i + 1) and toks[i + 1].text == ".":
+        i += 2
+    if not is_word(tok_at(toks, i), "set_config"):
+        return False
+    rest = [t for t in toks[i + 1 :] if not (t.kind == PUNCT and t.text == ";")]
+    shape = [t.kind if t.kind != PUNCT else t.text for t in rest]
+    return (
+        shape == ["(", STRING, ",", STRING, ",", WORD, ")"]
+        and string_value(rest[1]) == "search_path"
+        and rest[5].text.lower() == "false"
+    )
+
+
+def set_config_search_path(toks: list[Token]) -> str | None:
+    """The search_path value written by an allowed set_config statement."""
+    strings = [t for t in toks if t.kind == STRING]
+    return string_value(strings[1]) if len(strings) >= 2 else None
+
+
+def _check_set_value(name: str, value_toks: list[Token]) -> Verdict:
+    """Values that would change how the state files themselves are read are refused."""
+    vals = [t for t in value_toks if t.text != ";"]
+    value = ""
+    if len(vals) == 1:
+        v = vals[0]
+        value = string_value(v) if v.kind == STRING else v.text
+    value = value.strip().lower()
+    if name == "client_encoding" and value not in ("utf8", "utf-8", "unicode", "default"):
+        return Verdict(
+            [(f"SET client_encoding = {value or '?'}: state files are UTF-8, so only UTF8 is allowed", 0)]
+        )
+    if name == "standard_conforming_strings" and value not in ("on", "true", "1", "yes", "default"):
+        return Verdict(
+            [
+                (
+                    "SET standard_conforming_strings = off changes how string literals are read; state "
+                    "files use standard strings (use E'...' for backslash escapes)",
+                    0,
+                )
+            ]
+        )
+    return Verdict([], session_only=True)
+
+
+def _check_set(toks: list[Token]) -> Verdict:
+    i = 1
+    if is_word(tok_at(toks, i), "session", "local"):
+        if is_word(tok_at(toks, i), "session") and is_word(tok_at(toks, i + 1), "authorization"):
+            return Verdict(
+                [
+                    (
+                        "SET SESSION AUTHORIZATION changes the acting role; roles are managed "
+                        "outside the state (remove this statement)",
+                        0,
+                    )
+                ]
+            )
+        i += 1
+    t = tok_at(toks, i)
+    if t is None or t.kind not in (WORD, QIDENT):
+        return Verdict([("SET without a setting name", 0)])
+    name = ident_value(t)
+    if (
+        name in SESSION_SETTINGS
+        and tok_at(toks, i + 1) is not None
+        and (toks[i + 1].text in ("=",) or is_word(toks[i + 1], "to"))
+    ):
+        return _check_set_value(name, toks[i + 2 :])
+    if name == "role":
+        return Verdict(
+            [
+                (
+                    "SET ROLE changes the acting role; roles are managed outside the state "
+                    "(remove this statement)",
+                    0,
+                )
+            ]
+        )
+    if name in ("transaction", "constraints"):
+        return Verdict(
+            [
+                (
+                    f"SET {name.upper()} is transaction control; the pipeline manages "
+                    "transactions (remove this statement)",
+                    0,
+                )
+            ]
+        )
+    allowed = ", ".join(sorted(SESSION_SETTINGS))
+    return Verdict(
+        [
+            (
+                f"SET {name} is not allowed in state files: only the session settings pg_dump "
+                f"writes may be set ({allowed})",
+                0,
+            )
+        ]
+    )
+
+
+def _function_language(toks: list[Token]) -> tuple[str | None, int]:
+    depth = 0
+    for k, t in enumerate(toks):
+        if t.kind == PUNCT and t.text == "(":
+            depth += 1
+        elif t.kind == PUNCT and t.text == ")":
+            depth -= 1
+        elif depth == 0 and is_word(t, "language"):
+            nxt = tok_at(toks, k + 1)
+            if nxt is not None:
+                if nxt.kind in (WORD, QIDENT):
+                    return ident_value(nxt), k
+                if nxt.kind in (STRING, DOLLAR):
+                    return string_value(nxt).lower(), k
+        elif depth == 0 and is_word(t, "begin") and is_word(tok_at(toks, k + 1), "atomic"):
+            break
+    return None, -1
+
+
+def _check_role_grant(toks: list[Token], verb: str) -> Verdict:
+    """GRANT/REVOKE without ON is a role-membership change (cluster level)."""
+    depth = 0
+    for t in toks:
+        if t.kind == PUNCT and t.text == "(":
+            depth += 1
+        elif t.kind == PUNCT and t.text == ")":
+            depth -= 1
+        elif depth == 0 and is_word(t, "on"):
+            return Verdict([])
+        elif depth == 0 and is_word(t, "to", "from"):
+            break
+    return Verdict(
+        [
+            (
+                f"{verb} of role membership changes roles, which are cluster-level and managed "
+                "outside the state (GRANT privileges ON objects is fine)",
+                0,
+            )
+        ]
+    )
+
+
+def check_statement(toks: list[Token], kind: str, search_path: str) -> Verdict:
+    """Check one statement (code tokens, classification) against the allow-list."""
+    if not kind:
+        first = toks[0].text if toks else ""
+        return Verdict([(f"syntax error: {first[:40]!r} does not start an SQL statement", 0)])
+    if kind in _TX:
+        return Verdict(
+            [(f"transaction control ({kind}) is not allowed: the pipeline manages transactions itself", 0)]
+        )
+    if kind == "SELECT" and _is_set_config(toks):
+        return Verdict([], session_only=True)
+    if kind in _DML:
+        extra = ""
+        if kind == "COPY" and any(is_word(t, "program") for t in toks):
+            extra = " (COPY ... PROGRAM runs a shell command on the server)"
+        return Verdict(
+            [
+                (
+                    f"{kind} is a data or query statement (DML){extra}; state files may only "
+                    "declare schema objects",
+                    0,
+                )
+            ]
+        )
+    if kind == "DO":
+        return Verdict(
+            [
+                (
+                    "DO blocks run dynamic code and are not allowed in state files; declare the "
+                    "objects directly",
+                    0,
+                )
+            ]
+        )
+    if kind in _MAINTENANCE:
+        return Verdict([(f"{kind} is an operational command, not a schema declaration; remove it", 0)])
+    if kind == "SET":
+        return _check_set(toks)
+    if kind == "RESET":
+        return Verdict([("RESET is not allowed in state files: only pg_dump's session SET lines are", 0)])
+    if kind == "SECURITY LABEL":
+        return Verdict(
+            [
+                (
+                    "SECURITY LABEL is not supported in state files (security providers are "
+                    "server configuration)",
+                    0,
+                )
+            ]
+        )
+    if kind in ("REASSIGN OWNED",):
+        return Verdict(
+            [("REASSIGN OWNED changes role ownership cluster-wide; roles are managed outside the state", 0)]
+        )
+    if kind in ("GRANT", "REVOKE"):
+        return _check_role_grant(toks, kind)
+    w = words_of(toks, 10)
+    verb = w[0] if w else ""
+    if verb in ("create", "alter", "drop"):
+        i = 1
+        if verb == "create":
+            while i < len(w) and w[i] in (
+                "or",
+                "replace",
+                "temp",
+                "temporary",
+                "unlogged",
+                "global",
+                "local",
+                "unique",
+                "recursive",
+                "trusted",
+                "procedural",
+                "constraint",
+                "default",
+            ):
+                i += 1
+        typ, _ = object_type(w, i)
+        if typ == "owned" and verb == "drop":
+            return Verdict(
+                [("DROP OWNED drops objects of roles cluster-wide; roles are managed outside the state", 0)]
+            )
+        if typ == "system":
+            return Verdict(
+                [("ALTER SYSTEM changes server configuration; it is not allowed in state files", 0)]
+            )
+        if typ in ("role", "user", "group"):
+            return Verdict(
+                [
+                    (
+                        f"{verb.upper()} {typ.upper()}: roles are cluster-level and managed outside the "
+                        "state (the state may GRANT to roles that exist)",
+                        0,
+                    )
+                ]
+            )
+        if typ == "database":
+            return Verdict(
+                [
+                    (
+                        f"{verb.upper()} DATABASE is not allowed: the state describes the contents of one "
+                        "database, not databases",
+                        0,
+                    )
+                ]
+            )
+        if typ in _CLUSTER_OBJECTS:
+            return Verdict(
+                [(f"{verb.upper()} {typ.upper()} is cluster-level and not allowed in state files", 0)]
+            )
+        if typ in _CREDENTIAL_OBJECTS:
+            return Verdict(
+                [
+                    (
+                        f"{verb.upper()} {typ.upper()} carries connection credentials; it is not "
+                        "allowed in state files",
+                        0,
+                    )
+                ]
+            )
+        if verb == "create":
+            return _check_create(toks, typ, search_path)
+        return _check_system_target(toks, verb, typ, search_path)
+    return Verdict([])
+
+
+_NAMED_TARGETS = frozenset(
+    {
+        "table",
+        "view",
+        "index",
+        "sequence",
+        "function",
+        "procedure",
+        "aggregate",
+        "type",
+        "domain",
+        "trigger",
+        "schema",
+        "materialized view",
+        "foreign table",
+        "collation",
+        "conversion",
+        "operator",
+        "policy",
+        "rule",
+        "routine",
+        "statistics",
+    }
+)
+
+
+def _check_system_target(toks: list[Token], verb: str, typ: str, search_path: str) -> Verdict:
+    """ALTER/DROP of an object that lives in a system schema (pg_catalog, information_schema)."""
+    if typ not in _NAMED_TARGETS:
+        return Verdict([])
+    i = 1 + len(typ.split())
+    if is_word(tok_at(toks, i), "if") and is_word(tok_at(toks, i + 1), "exists"):
+        i += 2
+    if is_word(tok_at(toks, i), "only"):
+        i += 1
+    if is_word(tok_at(toks, i), "concurrently"):
+        i += 1
+    first = tok_at(toks, i)
+    if first is None or first.kind not in (WORD, QIDENT):
+        return Verdict([])
+    qualified = tok_at(toks, i + 1) is not None and toks[i + 1].text == "."
+    schema = ident_value(first) if (qualified or typ == "schema") else search_path
+    if schema in SYSTEM_SCHEMAS:
+        return Verdict(
+            [
+                (
+                    f"{verb.upper()} {typ.upper()} of an object in system schema {schema!r} is not "
+                    "allowed; the pipeline never touches system schemas",
+                    i,
+                )
+            ]
+        )
+    return Verdict([])
+
+
+def _check_create(toks: list[Token], typ: str, search_path: str) -> Verdict:
+    problems: list[tuple[str, int]] = []
+    if typ == "table" and _is_create_table_as(toks):
+        problems.append(
+            (
+                "CREATE TABLE ... AS runs a query when the state is loaded; declare the table's "
+                "columns instead (or add WITH NO DATA)",
+                0,
+            )
+        )
+    if typ in ("function", "procedure"):
+        lang, k = _function_language(toks)
+        if lang in UNTRUSTED_LANGUAGES:
+            problems.append(
+                (
+                    f"functions in untrusted language {lang!r} are not allowed (they can run "
+                    "arbitrary code on the server); use sql or plpgsql",
+                    k,
+                )
+            )
+    elif typ == "language":
+        obj = created_object(toks, search_path)
+        if obj is not None and obj.name in UNTRUSTED_LANGUAGES:
+            problems.append((f"CREATE LANGUAGE {obj.name}: untrusted languages are not allowed", 0))
+    obj = created_object(toks, search_path)
+    if obj is not None:
+        schema = obj.name if obj.kind == "schema" else obj.schema
+        if schema is not None and (
+            schema in SYSTEM_SCHEMAS or (obj.kind == "schema" and schema.startswith("pg_"))
+        ):
+            problems.append(
+                (
+                    f"{obj.kind} {obj.qualified} is in system schema {schema!r}; objects may not "
+                    "be created in system schemas",
+                    max(obj.name_token, 0),
+                )
+            )
+    return Verdict(problems)
+
+
+def _is_create_table_as(toks: list[Token]) -> bool:
+    """CREATE TABLE name [(cols)] AS query, without WITH NO DATA (which runs nothing)."""
+    depth = 0
+    as_seen = False
+    for k, t in enumerate(toks):
+        if t.kind == PUNCT and t.text == "(":
+            depth += 1
+        elif t.kind == PUNCT and t.text == ")":
+            depth -= 1
+        elif depth == 0 and not as_seen and k > 2 and is_word(t, "as"):
+            as_seen = True
+    if not as_seen:
+        return False
+    words = [t.text.lower() for t in toks[-5:] if t.kind == WORD]
+    return words[-3:] != ["with", "no", "data"]

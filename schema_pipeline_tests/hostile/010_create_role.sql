@@ -1,0 +1,2 @@
+-- expect: 2:1 roles
+CREATE ROLE hacker SUPERUSER LOGIN PASSWORD 'x';

@@ -1,0 +1,2 @@
+-- expect: 2:1 DML
+CALL do_things();

@@ -1,0 +1,3 @@
+-- expect: 3:1 DML
+CREATE TABLE t (id int PRIMARY KEY);
+INSERT INTO t VALUES (1);

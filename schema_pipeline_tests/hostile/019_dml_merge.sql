@@ -1,0 +1,2 @@
+-- expect: 2:1 DML
+MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE;

@@ -1,0 +1,2 @@
+-- expect: 2:1 DML
+SELECT pg_sleep(100);

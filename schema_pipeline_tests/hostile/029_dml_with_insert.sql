@@ -1,0 +1,2 @@
+-- expect: 2:1 DML
+WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x;

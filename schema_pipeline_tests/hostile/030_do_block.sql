@@ -1,0 +1,2 @@
+-- expect: 2:1 DO blocks
+DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$;

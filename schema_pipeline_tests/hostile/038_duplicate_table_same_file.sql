@@ -1,0 +1,3 @@
+-- expect: 3:1 duplicate
+CREATE TABLE t (a int);
+CREATE TABLE public.t (b int);

@@ -1,0 +1,3 @@
+-- expect: 2:1 meta-command
+\connect other
+CREATE TABLE t ();

@@ -1,0 +1,3 @@
+-- expect: 3:1 meta-command
+CREATE TABLE t ();
+\i /etc/passwd

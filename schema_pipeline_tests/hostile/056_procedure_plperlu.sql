@@ -1,0 +1,2 @@
+-- expect: 2:22 untrusted
+CREATE PROCEDURE p() LANGUAGE 'plperlu' AS $$ system('x') $$;

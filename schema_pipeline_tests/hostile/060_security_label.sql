@@ -1,0 +1,2 @@
+-- expect: 2:1 SECURITY LABEL
+SECURITY LABEL ON TABLE t IS 'x';

@@ -1,0 +1,2 @@
+-- expect: 2:14 system schema
+CREATE INDEX i ON pg_catalog.pg_class (relname);

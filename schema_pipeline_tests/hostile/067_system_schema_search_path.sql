@@ -1,0 +1,3 @@
+-- expect: 3:14 system schema
+SET search_path = pg_catalog;
+CREATE TABLE evil ();

@@ -1,0 +1,4 @@
+-- expect: 2:1 transactions
+BEGIN;
+CREATE TABLE t ();
+COMMIT;

@@ -1,0 +1,3 @@
+-- expect: 3:1 transactions
+CREATE TABLE t ();
+COMMIT;

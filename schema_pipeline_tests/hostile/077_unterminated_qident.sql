@@ -1,0 +1,2 @@
+-- expect: 2:14 unterminated quoted identifier
+CREATE TABLE "t (a int);

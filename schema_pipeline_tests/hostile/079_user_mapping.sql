@@ -1,0 +1,2 @@
+-- expect: 2:1 credentials
+CREATE USER MAPPING FOR app SERVER s OPTIONS (password 'secret');

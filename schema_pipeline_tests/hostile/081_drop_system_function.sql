@@ -1,0 +1,2 @@
+-- expect: 2:15 system schema
+DROP FUNCTION pg_catalog.lower(text);

@@ -1,0 +1,2 @@
+-- expect: 2:13 schema
+DROP SCHEMA pg_catalog CASCADE;

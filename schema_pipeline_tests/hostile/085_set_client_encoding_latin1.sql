@@ -1,0 +1,2 @@
+-- expect: 2:1 client_encoding
+SET client_encoding = 'LATIN1';
