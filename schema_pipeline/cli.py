@@ -1,0 +1,247 @@
+"""Command-line front end: plan, apply, drift and review (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from schema_pipeline import __version__
+from schema_pipeline.errors import SchemaPipelineError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+DESCRIPTION = """\
+State-based PostgreSQL schema management.
+
+You declare the schema you want in SQL files; schema-pipeline loads them into a
+throw-away plan database, compares it with the target, and prints or applies the
+migration. Exit codes: 0 success / no changes, 2 changes pending (plan --check,
+drift, review with ERROR findings), 1 error.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the contract's exit code for usage errors (1 = error; 2 means 'changes pending')."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _add_target_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--database-url", required=required, default=os.environ.get("DATABASE_URL") if not required else None,
+                   metavar="URL", help="target database (postgresql://user@host:port/dbname)")
+    p.add_argument("--plan-database-url", metavar="URL",
+                   help="server for the throw-away plan database (default: the target's own server)")
+    p.add_argument("--include-schema", action="append", metavar="NAME", help="manage only this schema (repeatable)")
+    p.add_argument("--exclude-schema", action="append", metavar="NAME", help="never touch this schema (repeatable)")
+
+
+def _add_state_arg(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--state", required=required, metavar="PATH",
+                   help="desired state: a directory (every *.sql below it, in path order) or a glob"
+                   + ("" if required else "; with --plan, apply refuses when it no longer matches the plan"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="schema-pipeline", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"schema-pipeline {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plan", help="show the migration from the target to the desired state",
+                       description="Show the migration that would bring the target to the desired state. "
+                                   "Nothing is changed.")
+    _add_target_args(p)
+    _add_state_arg(p)
+    p.add_argument("--format", choices=["human", "sql", "json"], default="human",
+                   help="json is a plan file that `apply --plan FILE` can run later")
+    p.add_argument("--check", action="store_true", help="exit 2 when changes are pending (for CI gates)")
+
+    p = sub.add_parser("apply", help="migrate the target to the desired state",
+                       description="Plan and apply the migration in transactional groups, under an advisory "
+                                   "lock, with lock/statement timeouts; then verify that a re-plan is empty. "
+                                   "A plan with hazards is refused unless they are allowed. The plan is first "
+                                   "rehearsed on a schema-only copy of the target. With --plan FILE, a saved "
+                                   "plan (plan --format json) is applied if the target has not changed since.")
+    _add_target_args(p)
+    _add_state_arg(p, required=False)
+    p.add_argument("--plan", metavar="FILE", help="apply this saved plan (from `plan --format json`)")
+    p.add_argument("--allow-hazards", default="", metavar="all|H1,H2",
+                   help="hazard types to accept (e.g. DELETES_DATA,INDEX_BUILD) or 'all'")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--lock-timeout", default="10s", help="lock_timeout for each step (default 10s)")
+    p.add_argument("--statement-timeout", default="0", help="statement_timeout for each step (default: none)")
+    p.add_argument("--lock-retries", type=int, default=3, metavar="N",
+                   help="retry a step that hit lock_timeout N times with exponential backoff (default 3)")
+    p.add_argument("--no-rehearsal", action="store_true",
+                   help="do not rehearse the plan on a schema-only copy of the target first")
+    p.add_argument("--record", action="store_true",
+                   help="record the release in the target's schema_pipeline.releases table "
+                        "(implied by --commit and --approved-by)")
+    p.add_argument("--commit", metavar="SHA", help="commit recorded with the release in the target")
+    p.add_argument("--approved-by", metavar="NAME", help="approver recorded with the release in the target")
+    p.add_argument("--format", choices=["human", "sql", "json"], default="human",
+                   help="how to print the plan before applying it")
+
+    p = sub.add_parser("drift", help="compare the live database with the desired state",
+                       description="Report differences between the live database and the desired state, with "
+                                   "the SQL that would restore it. Exit 2 when drift exists. Nothing is changed.")
+    _add_target_args(p)
+    _add_state_arg(p)
+    p.add_argument("--format", choices=["human", "sql", "json"], default="human")
+
+    p = sub.add_parser("review", help="review the state files (and the migration, with --database-url)",
+                       description="Run the review rules over the state files; with --database-url also over "
+                                   "the migration the state would produce there. Exit 2 on ERROR findings.")
+    _add_target_args(p, required=False)
+    _add_state_arg(p)
+    p.add_argument("--format", choices=["markdown", "sarif", "github", "json"], default="markdown")
+    p.add_argument("--environment", default="cli", help="environment name recorded on migration findings")
+    return parser
+
+
+class _Progress:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _scope(args: argparse.Namespace):
+    from schema_pipeline.engine import Scope
+
+    return Scope(include_schemas=args.include_schema, exclude_schemas=args.exclude_schema)
+
+
+def _parse_hazards(text: str) -> set[str] | str:
+    text = text.strip()
+    if text.lower() == "all":
+        return "all"
+    return {h.strip().upper() for h in text.split(",") if h.strip()}
+
+
+def _cmd_plan(args: argparse.Namespace, progress: _Progress) -> int:
+    from schema_pipeline import engine
+    from schema_pipeline.plan.render import render
+    from schema_pipeline.state import load_state
+
+    state = load_state(args.state)
+    fn = engine.drift if args.command == "drift" else engine.plan
+    result = fn(args.database_url, state, scope=_scope(args), plan_db_url=args.plan_database_url, progress=progress)
+    sys.stdout.write(render(result.plan, args.format, color=sys.stdout.isatty(), desired=result.desired,
+                            scope=_scope(args).to_dict()))
+    if args.command == "drift" or args.check:
+        return EXIT_CHANGES if not result.plan.is_empty else EXIT_OK
+    return EXIT_OK
+
+
+def _cmd_apply(args: argparse.Namespace, progress: _Progress) -> int:
+    from schema_pipeline import engine
+    from schema_pipeline.apply.executor import ApplyOptions
+    from schema_pipeline.errors import ConfigError
+    from schema_pipeline.plan.artifact import read_plan_file
+    from schema_pipeline.plan.render import render
+    from schema_pipeline.state import load_state
+
+    if not args.state and not args.plan:
+        raise ConfigError("apply needs --state PATH, or --plan FILE (a saved plan from `plan --format json`)")
+    options = ApplyOptions(lock_timeout=args.lock_timeout, statement_timeout=args.statement_timeout,
+                           lock_retries=args.lock_retries)
+    allow = _parse_hazards(args.allow_hazards)
+    saved = read_plan_file(args.plan) if args.plan else None
+    scope = _scope(args)
+    if saved and saved.scope and not (args.include_schema or args.exclude_schema):
+        scope = engine.Scope(**{k: saved.scope.get(k) for k in ("include_schemas", "exclude_schemas")})
+    state = load_state(args.state) if args.state else None
+    release_info = {k: v for k, v in (("commit", args.commit), ("approved_by", args.approved_by)) if v}
+    if args.record and not release_info:
+        release_info = {"source": "cli"}
+    interactive = not args.yes and sys.stdin.isatty()
+    if interactive:
+        preview = saved.plan if saved else engine.plan(args.database_url, state, scope=scope,
+                                                       plan_db_url=args.plan_database_url, progress=progress).plan
+        sys.stdout.write(render(preview, "human", color=sys.stdout.isatty()))
+        if preview.is_empty:
+            return EXIT_OK
+        engine.check_hazards(preview, allow)
+        answer = input("Apply these changes? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("Nothing applied.", file=sys.stderr)
+            return EXIT_ERROR
+    common = {"allow_hazards": allow, "scope": scope, "plan_db_url": args.plan_database_url, "options": options,
+              "progress": progress, "rehearse": not args.no_rehearsal, "release_info": release_info or None}
+    if saved:
+        result = engine.apply_plan(args.database_url, saved.plan, desired=saved.desired, state=state, **common)
+    else:
+        result = engine.apply(args.database_url, state, **common)
+    if not interactive:
+        sys.stdout.write(render(result.plan, args.format, color=sys.stdout.isatty(), scope=scope.to_dict()))
+    if result.plan.is_empty:
+        return EXIT_OK
+    if not result.converged:
+        print("error: the migration was applied but a re-plan is not empty; run `schema-pipeline plan` "
+              "to see what is left", file=sys.stderr)
+        for line in (result.remaining or "").splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_ERROR
+    progress(f"applied {result.applied_steps} step(s) in {result.duration_s:.2f}s; target converged"
+             + (f"; recorded as release {result.release_id}" if result.release_id else ""))
+    return EXIT_OK
+
+
+def _cmd_review(args: argparse.Namespace, progress: _Progress) -> int:
+    from schema_pipeline import engine
+    from schema_pipeline.review import has_blocking, render, review_plan, review_state
+    from schema_pipeline.state import load_state
+
+    state = load_state(args.state)
+    findings = review_state(state)
+    if args.database_url:
+        result = engine.plan(args.database_url, state, scope=_scope(args), plan_db_url=args.plan_database_url,
+                             progress=progress)
+        findings += review_plan(result.plan.steps, args.environment)
+    sys.stdout.write(render(findings, args.format, ai_status="not configured"))
+    return EXIT_CHANGES if has_blocking(findings) else EXIT_OK
+
+
+COMMANDS = {"plan": _cmd_plan, "drift": _cmd_plan, "apply": _cmd_apply, "review": _cmd_review}
+
+
+def _redact_args(text: str, args: argparse.Namespace) -> str:
+    """`text` without any password of the URLs given on the command line (or in URL/conninfo form)."""
+    from schema_pipeline.db import password_of, redact
+
+    secrets = [password_of(u) for u in (getattr(args, "database_url", None),
+                                        getattr(args, "plan_database_url", None)) if u]
+    return redact(text, *secrets)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        return COMMANDS[args.command](args, progress)
+    except SchemaPipelineError as exc:
+        text = _redact_args(str(exc), args)
+        for line in text.splitlines() or [type(exc).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user mistake: still never print a secret
+        print(f"internal error ({type(exc).__name__}): {_redact_args(str(exc), args)}", file=sys.stderr)
+        if os.environ.get("SCHEMA_PIPELINE_DEBUG"):
+            raise
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""The engine's front door: plan, apply and drift for one target database.
+
+Used by the CLI and by the Dagster layer alike; never imports Dagster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from schema_pipeline import __version__, plandb
+from schema_pipeline.apply import history, rehearsal
+from schema_pipeline.apply.executor import (
+    APPLY_APPLICATION_NAME,
+    ApplyOptions,
+    ExecutionReport,
+    execute_plan,
+    run_plan,
+    target_lock,
+)
+from schema_pipeline.db import connect, password_of, redact
+from schema_pipeline.embedded import embedded_server_url
+from schema_pipeline.errors import HazardsNotAllowed, SchemaPipelineError
+from schema_pipeline.plan.artifact import PlanOutdated
+from schema_pipeline.plan.model import Plan
+from schema_pipeline.plan.sizes import annotate_sizes
+from schema_pipeline.state.model import DesiredState
+
+ProgressFn = Callable[[str], None]
+
+__all__ = ["ApplyOptions", "ApplyResult", "PlanResult", "Scope", "apply", "apply_plan", "check_hazards",
+           "current_catalog", "desired_catalog", "drift", "execute_plan", "plan", "plan_catalogs"]
+
+
+@dataclass
+class Scope:
+    """Which schemas are managed (None = every non-system schema)."""
+
+    include_schemas: list[str] | None = None
+    exclude_schemas: list[str] | None = None
+
+    def to_dict(self) -> dict:
+        return {"include_schemas": self.include_schemas, "exclude_schemas": self.exclude_schemas}
+
+
+@dataclass
+class PlanResult:
+    plan: Plan
+    current: object  # schema_pipeline.catalog.Catalog of the target
+    desired: object  # schema_pipeline.catalog.Catalog of the desired state
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    applied_steps: int
+    duration_s: float
+    converged: bool
+    timings: list[float] = field(default_factory=list)
+    release_id: int | None = None  # row id in the target's bookkeeping table
+    rehearsed: bool = False
+    lock_wait_s: float = 0.0
+    remaining: str | None = None  # what a re-plan still shows when not converged
+
+
+def _scope(scope: Scope | None) -> Scope:
+    return scope or Scope()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plan_server(target_url: str, plan_db_url: str | None) -> str:
+    """Where the throw-away plan database lives: explicit URL, else the target's own server."""
+    return plan_db_url or target_url
+
+
+def desired_catalog(state: DesiredState, target_url: str, *, scope: Scope | None = None,
+                    plan_db_url: str | None = None, progress: ProgressFn | None = None):
+    """The catalog the state files describe, read back from a plan database (cached by content)."""
+    sc = _scope(scope)
+    kwargs = {"include_schemas": sc.include_schemas, "exclude_schemas": sc.exclude_schemas, "progress": progress}
+    try:
+        return plandb.desired_catalog(state, _plan_server(target_url, plan_db_url), **kwargs)
+    except plandb.PlanDatabaseUnavailable as exc:
+        if plan_db_url:
+            raise
+        if progress:
+            progress(f"{exc}; using the embedded PostgreSQL for the plan database")
+        return plandb.desired_catalog(state, embedded_server_url(), **kwargs)
+
+
+def current_catalog(target_url: str, *, scope: Scope | None = None):
+    """The live catalog of the target database."""
+    from schema_pipeline.catalog import introspect
+
+    sc = _scope(scope)
+    with connect(target_url) as conn:
+        return introspect(conn, include_schemas=sc.include_schemas, exclude_schemas=sc.exclude_schemas)
+
+
+def plan_catalogs(current, desired) -> Plan:
+    """Diff two catalogs into a plan."""
+    from schema_pipeline.diff import diff_catalogs
+
+    return Plan(steps=diff_catalogs(current, desired), target_fingerprint=current.fingerprint(),
+                desired_fingerprint=desired.fingerprint(), server_version=getattr(current, "server_version", 0),
+                created_at=_now().isoformat(timespec="seconds"))
+
+
+def annotate_plan_sizes(target_url: str, p: Plan) -> Plan:
+    """Hazard sizes (rows, bytes) from the target's statistics; best effort (never fails a plan)."""
+    if any(s.hazards for s in p.steps):
+        with suppress(psycopg.Error, SchemaPipelineError), connect(target_url) as conn:
+            annotate_sizes(conn, p)
+    return p
+
+
+def plan(target_url: str, state: DesiredState, *, scope: Scope | None = None, plan_db_url: str | None = None,
+         progress: ProgressFn | None = None) -> PlanResult:
+    """Plan the migration of `target_url` to `state`; reads both catalogs concurrently."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fut_desired = pool.submit(desired_catalog, state, target_url, scope=scope, plan_db_url=plan_db_url,
+                                  progress=progress)
+        fut_current = pool.submit(current_catalog, target_url, scope=scope)
+        desired = fut_desired.result()
+        current = fut_current.result()
+    p = annotate_plan_sizes(target_url, plan_catalogs(current, desired))
+    return PlanResult(plan=p, current=current, desired=desired)
+
+
+def drift(target_url: str, state: DesiredState, *, scope: Scope | None = None, plan_db_url: str | None = None,
+          progress: ProgressFn | None = None) -> PlanResult:
+    """Live vs desired: the plan that would restore the desired state (empty = no drift)."""
+    return plan(target_url, state, scope=scope, plan_db_url=plan_db_url, progress=progress)
+
+
+def check_hazards(p: Plan, allow_hazards: set[str] | str | None) -> None:
+    """Raise HazardsNotAllowed when the plan has hazards that were not allowed."""
+    if allow_hazards == "all":
+        return
+    allowed = {h.upper() for h in (allow_hazards or set())}
+    refused = sorted(p.hazard_types() - allowed)
+    if refused:
+        raise HazardsNotAllowed(
+            "the plan has hazards that were not allowed: " + ", ".join(refused)
+            + " (review the plan, then allow them with --allow-hazards " + ",".join(refused) + ")"
+        )
+
+
+def apply(target_url: str, state: DesiredState, *, allow_hazards: set[str] | str | None = None,
+          scope: Scope | None = None, plan_db_url: str | None = None, options: ApplyOptions | None = None,
+          progress: ProgressFn | None = None, rehearse: bool = True,
+          release_info: dict | None = None) -> ApplyResult:
+    """Plan and apply `state` to the target under an advisory lock; verify the re-plan is empty.
+
+    With `rehearse` the plan first runs on a schema-only copy of the target. When `release_info`
+    ({"commit": ..., "approved_by": ..., anything else}) is given, the release is recorded in the
+    target's bookkeeping table; without it the target gets nothing but the migration.
+    """
+    t0, started_at = time.monotonic(), _now()
+    with connect(target_url, application_name=APPLY_APPLICATION_NAME) as lock_conn, \
+            target_lock(lock_conn, target_url, progress):
+        lock_wait = time.monotonic() - t0
+        result = plan(target_url, state, scope=scope, plan_db_url=plan_db_url, progress=progress)
+        check_hazards(result.plan, allow_hazards)
+        return _apply_locked(target_url, lock_conn, result.plan, result.desired, scope=scope,
+                             plan_db_url=plan_db_url, options=options, progress=progress, rehearse=rehearse,
+                             release_info=release_info, t0=t0, started_at=started_at, lock_wait=lock_wait)
+
+
+def apply_plan(target_url: str, p: Plan, *, desired=None, state: DesiredState | None = None,
+               allow_hazards: set[str] | str | None = None, scope: Scope | None = None,
+               plan_db_url: str | None = None, options: ApplyOptions | None = None,
+               progress: ProgressFn | None = None, rehearse: bool = True,
+               release_info: dict | None = None) -> ApplyResult:
+    """Apply a saved plan. Refuses (PlanOutdated, nothing changed) when the target's catalog, or
+    with `state` the desired state, no longer has the fingerprint recorded in the plan."""
+    check_hazards(p, allow_hazards)
+    t0, started_at = time.monotonic(), _now()
+    with connect(target_url, application_name=APPLY_APPLICATION_NAME) as lock_conn, \
+            target_lock(lock_conn, target_url, progress):
+        lock_wait = time.monotonic() - t0
+        current = current_catalog(target_url, scope=scope)
+        if p.server_version and current.server_version // 10000 != p.server_version // 10000:
+            raise PlanOutdated(f"the plan was made for PostgreSQL {p.server_version // 10000} but the target runs "
+                               f"{current.server_version // 10000}; re-create the plan")
+        if current.fingerprint() != p.target_fingerprint:
+            raise PlanOutdated(f"the target changed since the plan was made (catalog fingerprint "
+                               f"{current.fingerprint()}, plan made for {p.target_fingerprint}); nothing was "
+                               "applied; re-create the plan")
+        if state is not None:
+            wanted = desired_catalog(state, target_url, scope=scope, plan_db_url=plan_db_url, progress=progress)
+            if wanted.fingerprint() != p.desired_fingerprint:
+                raise PlanOutdated(f"the desired state changed since the plan was made (fingerprint "
+                                   f"{wanted.fingerprint()}, plan made for {p.desired_fingerprint}); nothing "
+                                   "was applied; re-create the plan")
+            desired = desired if desired is not None else wanted
+        return _apply_locked(target_url, lock_conn, p, desired, scope=scope, plan_db_url=plan_db_url,
+                             options=options, progress=progress, rehearse=rehearse, release_info=release_info,
+                             t0=t0, started_at=started_at, lock_wait=lock_wait)
+
+
+def _remaining(url: str, p: Plan, desired, scope: Scope | None) -> str | None:
+    """None when `url` matches the desired state, else a short description of what is left."""
+    after = current_catalog(url, scope=scope)
+    if desired is None:
+        if after.fingerprint() == p.desired_fingerprint:
+            return None
+        return f"catalog fingerprint {after.fingerprint()} differs from the desired {p.desired_fingerprint}"
+    rest = plan_catalogs(after, desired)
+    if rest.is_empty:
+        return None
+    lines = [f"  {s.action} {s.object_kind} {s.object_name}" for s in rest.steps[:10]]
+    more = f"\n  ... and {len(rest.steps) - 10} more" if len(rest.steps) > 10 else ""
+    return "\n".join(lines) + more
+
+
+def _apply_locked(target_url: str, lock_conn: psycopg.Connection, p: Plan, desired, *, scope: Scope | None,
+                  plan_db_url: str | None,
+                  options: ApplyOptions | None, progress: ProgressFn | None, rehearse: bool,
+                  release_info: dict | None, t0: float, started_at: datetime, lock_wait: float) -> ApplyResult:
+    """Rehearse, execute, verify and record; `lock_conn` holds the target's advisory lock and runs the steps."""
+    options = options or ApplyOptions()
+    if p.is_empty:
+        return ApplyResult(plan=p, applied_steps=0, duration_s=time.monotonic() - t0, converged=True,
+                           lock_wait_s=lock_wait)
+    report = ExecutionReport()
+    timings: dict = {"lock_wait_s": round(lock_wait, 4)}
+    rehearsed = False
+    try:
+        if rehearse:
+            r = rehearsal.rehearse(target_url, p, lambda url: _remaining(url, p, desired, scope),
+                                   plan_server_url=plan_db_url, options=options, progress=progress,
+                                   target_fingerprint=lambda url: current_catalog(url, scope=scope).fingerprint())
+            rehearsed, timings["rehearsal_s"] = r.ran, round(r.duration_s, 4)
+        run_plan(target_url, p, options, progress, report, conn=lock_conn)
+    except SchemaPipelineError as exc:
+        timings.update(steps_s=report.timings, attempts=report.attempts, total_s=round(time.monotonic() - t0, 4))
+        _record(target_url, p, started_at, "failed", str(exc), release_info, timings,
+                {"applied_steps": len(report.timings), "rehearsed": rehearsed}, progress)
+        raise
+    left = _remaining(target_url, p, desired, scope)
+    timings.update(steps_s=report.timings, attempts=report.attempts, total_s=round(time.monotonic() - t0, 4))
+    release_id = _record(target_url, p, started_at, "succeeded", None, release_info, timings,
+                         {"applied_steps": len(report.timings), "rehearsed": rehearsed, "converged": left is None},
+                         progress)
+    return ApplyResult(plan=p, applied_steps=len(report.timings), duration_s=time.monotonic() - t0,
+                       converged=left is None, timings=report.timings, release_id=release_id, rehearsed=rehearsed,
+                       lock_wait_s=lock_wait, remaining=left)
+
+
+def _record(url: str, p: Plan, started_at: datetime, status: str, error: str | None, release_info: dict | None,
+            timings: dict, info: dict, progress: ProgressFn | None) -> int | None:
+    """Write the bookkeeping row (only when `release_info` is given); a failure is reported, never fatal."""
+    if release_info is None:
+        return None
+    extra = dict(release_info or {})
+    record = history.ReleaseRecord(
+        started_at=started_at, finished_at=_now(), status=status, plan_fingerprint=p.fingerprint(),
+        steps=[s.to_dict() for s in p.steps], target_fingerprint=p.target_fingerprint,
+        desired_fingerprint=p.desired_fingerprint, error=redact(error, password_of(url)) if error else None,
+        commit=extra.pop("commit", None), approved_by=extra.pop("approved_by", None), timings=timings,
+        info={**extra, **info, "tool_version": __version__},
+    )
+    try:
+        return history.record_release(url, record)
+    except (psycopg.Error, SchemaPipelineError) as exc:
+        if progress:
+            progress(redact(f"warning: could not record the release in the target: {exc}", password_of(url)))
+        return None
