@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Benchmarks of issue 7, measured in one run on one server, printed as a table and saved.
+
+    .venv/bin/python bench/run.py [--sizes 100,1000,5000] [--runs 3] [--skip-migra] [--drift-dbs 100]
+
+Schemas come from ../shared/bench/gen_schema.py. migra is installed on first use into its
+own virtual environment (bench/.venv-migra: migra, psycopg2-binary, sqlalchemy<2).
+Results: bench/results/latest.md and latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+GEN = Path(os.environ.get("BENCH_GENERATOR", ROOT.parent / "shared" / "bench" / "gen_schema.py"))
+MIGRA_VENV = ROOT / "bench" / ".venv-migra"
+RESULTS = ROOT / "bench" / "results"
+PY = sys.executable
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def timed(cmd: list[str], runs: int, env: dict | None = None) -> float:
+    """Median wall time of a command over `runs` runs."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def timed_fn(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+class Server:
+    def __init__(self, admin_url: str):
+        self.admin_url = admin_url
+        self.created: list[str] = []
+
+    def url(self, db: str) -> str:
+        from schema_pipeline.db import with_database
+
+        return with_database(self.admin_url, db)
+
+    def create(self, name: str, template: str = "template0") -> str:
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+        self.created.append(name)
+        return self.url(name)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            for name in self.created:
+                c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def psql_load(url: str, path: Path, single_tx: bool = False) -> float:
+    t = time.perf_counter()
+    sh(["psql", "-q", "-v", "ON_ERROR_STOP=1", *(["-1"] if single_tx else []), "-d", url, "-f", str(path)])
+    return time.perf_counter() - t
+
+
+def migra_exe() -> str:
+    exe = MIGRA_VENV / "bin" / "migra"
+    if not exe.exists():
+        print("installing migra into bench/.venv-migra ...", file=sys.stderr)
+        sh([sys.executable, "-m", "venv", str(MIGRA_VENV)])
+        sh([str(MIGRA_VENV / "bin" / "pip"), "install", "-q", "migra", "psycopg2-binary", "sqlalchemy<2",
+            "setuptools<81"])
+    return str(exe)
+
+
+def peak_rss_mb(cmd: list[str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(after, before) / 1024
+
+
+def bench_size(server: Server, n: int, runs: int, skip_migra: bool, tmp: Path) -> dict:
+    from schema_pipeline import engine
+    from schema_pipeline.state import load_state
+
+    base, changes = tmp / f"base_{n}.sql", tmp / f"changes_{n}.sql"
+    base.write_text(sh([sys.executable, str(GEN), "base", str(n)]).stdout)
+    changes.write_text(sh([sys.executable, str(GEN), "changes", str(n)]).stdout)
+    state_dir = tmp / f"state_{n}"
+    state_dir.mkdir()
+    (state_dir / "schema.sql").write_text(base.read_text() + "\n" + changes.read_text())
+
+    url_a = server.create(f"bench_a_{n}")
+    url_b = server.create(f"bench_b_{n}")
+    psql_load(url_a, base)
+    psql_load(url_b, base)
+    psql_load(url_b, changes)
+    row: dict = {"tables": n}
+
+    ours_cmd = [PY, str(ROOT / "bench" / "diff_dbs.py"), url_a, url_b]
+    row["ours_db_diff_s"] = timed(ours_cmd, runs)
+    row["ours_peak_rss_mb"] = peak_rss_mb(ours_cmd)
+    if not skip_migra:
+        row["migra_s"] = timed([migra_exe(), "--unsafe", url_a, url_b], runs, env={**os.environ})
+
+    row["pg_dump_s"] = timed(["pg_dump", "--schema-only", "-d", url_b, "-f", os.devnull], runs)
+    row["introspect_s"] = timed_fn(lambda: engine.current_catalog(url_b), runs)
+
+    # psql -1 baseline for loading the state; fresh database each run
+    loads = []
+    for i in range(runs):
+        url = server.create(f"bench_load_{n}_{i}")
+        loads.append(psql_load(url, state_dir / "schema.sql", single_tx=False))
+    row["psql_load_s"] = statistics.median(loads)
+    row["plan_cold_s"] = timed([str(Path(PY).parent / "schema-pipeline"), "-q", "plan", "--database-url", url_a,
+                                "--state", str(state_dir), "--format", "sql"], runs)
+    state = load_state(str(state_dir))
+    engine.plan(url_a, state)  # warm the desired-catalog cache
+    row["plan_warm_s"] = timed_fn(lambda: engine.plan(url_a, state), runs)
+    return row
+
+
+def bench_drift_many(server: Server, dbs: int, tables: int, tmp: Path) -> dict:
+    from schema_pipeline import engine
+    from schema_pipeline.state import load_state
+
+    base = tmp / "drift_base.sql"
+    base.write_text(sh([sys.executable, str(GEN), "base", str(tables)]).stdout)
+    tpl = server.create("bench_drift_tpl")
+    psql_load(tpl, base)
+    urls = [server.create(f"bench_drift_{i:03d}", template="bench_drift_tpl") for i in range(dbs)]
+    state_dir = tmp / "drift_state"
+    state_dir.mkdir()
+    shutil.copy(base, state_dir / "schema.sql")
+    state = load_state(str(state_dir))
+    t = time.perf_counter()
+    desired = engine.desired_catalog(state, urls[0])
+
+    def one(url: str) -> bool:
+        return engine.plan_catalogs(engine.current_catalog(url), desired).is_empty
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        clean = list(pool.map(one, urls))
+    elapsed = time.perf_counter() - t
+    return {"databases": dbs, "tables_each": tables, "drift_s": elapsed, "all_clean": all(clean)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", default=os.environ.get("SCHEMA_PIPELINE_TEST_DSN",
+                                                    "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--sizes", default="100,1000,5000")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--skip-migra", action="store_true")
+    ap.add_argument("--drift-dbs", type=int, default=100)
+    args = ap.parse_args()
+    if not GEN.exists():
+        print(f"schema generator not found at {GEN} (set BENCH_GENERATOR)", file=sys.stderr)
+        return 1
+    server = Server(args.dsn)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            for n in [int(s) for s in args.sizes.split(",") if s]:
+                print(f"== {n} tables", file=sys.stderr)
+                rows.append(bench_size(server, n, args.runs, args.skip_migra, tmp))
+                print(json.dumps(rows[-1]), file=sys.stderr)
+            drift = bench_drift_many(server, args.drift_dbs, 100, tmp) if args.drift_dbs else None
+    finally:
+        server.drop_all()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = render(rows, drift)
+    (RESULTS / "latest.md").write_text(report)
+    (RESULTS / "latest.json").write_text(json.dumps({"sizes": rows, "drift": drift}, indent=2))
+    print(report)
+    return 0
+
+
+def render(rows: list[dict], drift: dict | None) -> str:
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}x" if a and b else "n/a"
+
+    lines = ["| tables | ours DB-diff s | migra s | ours/migra | introspect s | pg_dump -s s | introspect/pg_dump "
+             "| plan cold s | psql load s | cold/psql | plan warm s | warm/pg_dump | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['tables']} | {r['ours_db_diff_s']:.3f} | {r.get('migra_s', float('nan')):.3f} | "
+            f"{ratio(r['ours_db_diff_s'], r.get('migra_s'))} | {r['introspect_s']:.3f} | {r['pg_dump_s']:.3f} | "
+            f"{ratio(r['introspect_s'], r['pg_dump_s'])} | {r['plan_cold_s']:.3f} | {r['psql_load_s']:.3f} | "
+            f"{ratio(r['plan_cold_s'], r['psql_load_s'])} | {r['plan_warm_s']:.3f} | "
+            f"{ratio(r['plan_warm_s'], r['pg_dump_s'])} | {r['ours_peak_rss_mb']:.0f} |")
+    if drift:
+        lines.append("")
+        lines.append(f"Drift check of {drift['databases']} databases x {drift['tables_each']} tables: "
+                     f"{drift['drift_s']:.2f} s (all clean: {drift['all_clean']})")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
