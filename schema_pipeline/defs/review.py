@@ -1,0 +1,141 @@
+"""`schema/review`: rules over the state files and over each environment's migration.
+
+The blocking check `no_error_findings` stops the release in the same run when any
+finding is at ERROR level; `release/<env>` assets for later environments re-check it.
+"""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from schema_pipeline import engine, review
+from schema_pipeline.config import ProjectConfig
+from schema_pipeline.defs.common import (
+    COMMIT_TAG,
+    KINDS,
+    NO_ERROR_FINDINGS,
+    REVIEW_KEY,
+    STATE_KEY,
+    scrub,
+    state_at,
+    state_base,
+    upstream_commit,
+)
+from schema_pipeline.defs.resources import GitRepoResource, resource_key
+from schema_pipeline.errors import SchemaPipelineError
+from schema_pipeline.review.ai import ai_review
+
+
+def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
+    """The `schema/review` asset with its blocking `no_error_findings` check."""
+    db_keys = {resource_key(e) for e in cfg.environments}
+
+    @dg.asset(
+        key=REVIEW_KEY,
+        deps=[STATE_KEY],
+        group_name="schema",
+        kinds=KINDS,
+        owners=list(cfg.owners),
+        required_resource_keys={*db_keys, "git"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                NO_ERROR_FINDINGS,
+                asset=REVIEW_KEY,
+                blocking=True,
+                description="No review finding at ERROR level (blocks the release in the same run).",
+            )
+        ],
+        description=(
+            "SQL review of the desired state (naming, keys, types, ...) and of the migration each "
+            "configured environment would get (locks, data loss, rewrites). Markdown report in the "
+            "metadata; ERROR findings block the release."
+        ),
+    )
+    def schema_review(context: dg.AssetExecutionContext):
+        git: GitRepoResource = context.resources.git
+        sha = upstream_commit(context)
+        client = git.get_client()
+        reviewed: list[str] = []
+        skipped: list[str] = []
+        with state_at(client, git.state_path, sha) as state:
+            rules = cfg.review_config()
+            findings = list(review.review_state(state, rules))
+            migrations: dict[str, list] = {}
+            for env in cfg.environments:
+                target = getattr(context.resources, resource_key(env))
+                if not target.configured:
+                    skipped.append(f"{env.name} ({env.database_url_env} not set)")
+                    continue
+                try:
+                    result = engine.plan(
+                        target.url(), state, scope=env.scope(), plan_db_url=target.plan_database_url
+                    )
+                except SchemaPipelineError as exc:
+                    raise dg.Failure(
+                        scrub(f"planning {env.name} failed: {exc}", target.database_url)
+                    ) from None
+                findings += review.review_plan(result.plan.steps, env.name, state=state, config=rules)
+                migrations[env.name] = list(result.plan.steps)
+                reviewed.append(env.name)
+            ai_status = _ai_review(context, cfg, client, sha, state, migrations, findings)
+        report = review.render(
+            findings, "markdown", ai_status=ai_status, path_prefix=state_base(git.state_path)
+        )
+        blocking = review.has_blocking(findings)
+        by_severity = review.counts(findings)
+        context.log.info(f"review of {sha[:12]}: {by_severity}")
+        summary = {
+            "commit": dg.MetadataValue.text(sha),
+            "errors": by_severity.get("ERROR", 0),
+            "warnings": by_severity.get("WARNING", 0),
+            "infos": by_severity.get("INFO", 0),
+        }
+        check = dg.AssetCheckResult(
+            check_name=NO_ERROR_FINDINGS,
+            passed=not blocking,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                f"{summary['errors']} ERROR finding(s) in commit {sha[:12]}"
+                if blocking
+                else f"no ERROR findings in {sha[:12]}"
+            ),
+            metadata={**summary, "report": dg.MetadataValue.md(report)},
+        )
+        return dg.MaterializeResult(
+            metadata={
+                **summary,
+                "environments_reviewed": ", ".join(reviewed) or "none",
+                "environments_skipped": ", ".join(skipped) or "none",
+                "report": dg.MetadataValue.md(report),
+            },
+            check_results=[check],
+            data_version=dg.DataVersion(sha),
+            tags={COMMIT_TAG: sha},
+        )
+
+    return schema_review
+
+
+def _ai_review(context, cfg: ProjectConfig, client, sha: str, state, migrations: dict, findings: list) -> str:
+    """Run the opt-in AI review (standards file read from the same commit); extend `findings`."""
+    ai_cfg = cfg.ai_config()
+    if not ai_cfg.configured:
+        return "not configured (set review.ai or SCHEMA_PIPELINE_AI_PROVIDER to enable it)"
+    with tempfile.TemporaryDirectory(prefix="schema-standards-") as tmp:
+        standards = ai_cfg.standards_file
+        if not Path(standards).is_absolute():
+            text = client.read_file(sha, standards)
+            if text is not None:
+                target = Path(tmp) / standards
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+        result = ai_review(state, migrations, ai_cfg, base_dir=tmp, known=list(findings))
+    findings += result.findings
+    status = result.status_finding()
+    if status is not None:
+        findings.append(status)
+    context.log.info(result.summary())
+    return result.summary().split(": ", 1)[-1] + (
+        f" ({result.provider} {result.model})" if result.provider else ""
+    )
