@@ -7,16 +7,21 @@ embedded one), then introspected with the same code as the target.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from schema_pipeline.db import connect, password_of, redact, with_database
+from schema_pipeline.db import connect, describe, password_of, redact, with_database
 from schema_pipeline.errors import ConnectionFailed, PlanLoadError, StateError
 from schema_pipeline.state.model import DesiredState, Statement
 
@@ -159,15 +164,24 @@ def desired_catalog(
     exclude_schemas: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ):
-    """Load `state` into a temporary database on `server_url` and introspect it (cached by content)."""
-    from schema_pipeline.catalog import introspect
+    """Load `state` into a temporary database on `server_url` and introspect it.
 
-    with connect(server_url) as probe:
-        version = probe.info.server_version
-    key = (state.fingerprint, version, tuple(include_schemas or ()), tuple(exclude_schemas or ()))
+    Cached by content, in memory and on disk: the key is the state's fingerprint, the
+    scope, the server (system identifier, version, connecting role, existing roles) and
+    the catalog code itself, so an unchanged state is never loaded twice.
+    """
+    from schema_pipeline.catalog import Catalog, introspect
+
+    key = _cache_key(state, server_url, include_schemas, exclude_schemas)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
+    cached = _disk_get(key)
+    if cached is not None:
+        catalog = Catalog.from_dict(cached)
+        with _cache_lock:
+            _cache[key] = catalog
+        return catalog
     if progress:
         progress(f"loading {len(state.statements)} statement(s) from {len(state.files)} file(s) into a plan database")
     try:
@@ -178,4 +192,71 @@ def desired_catalog(
         raise PlanLoadError(redact(f"plan database failed: {exc}", password_of(server_url))) from None
     with _cache_lock:
         _cache[key] = catalog
+    _disk_put(key, catalog.to_dict())
     return catalog
+
+
+_SERVER_IDENTITY = """
+SELECT (SELECT system_identifier FROM pg_catalog.pg_control_system())::text,
+       current_setting('server_version_num'), current_user,
+       md5(string_agg(rolname, ',' ORDER BY rolname)), md5(coalesce((SELECT string_agg(name || default_version, ','
+           ORDER BY name) FROM pg_catalog.pg_available_extensions), ''))
+FROM pg_catalog.pg_roles
+"""
+
+
+def _code_version() -> str:
+    """A hash of the catalog code: a cached catalog is only valid for the code that read it."""
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        from schema_pipeline import catalog as catalog_pkg
+
+        h = hashlib.sha256()
+        for path in sorted(Path(catalog_pkg.__file__).parent.glob("*.py")):
+            h.update(path.read_bytes())
+        _CODE_VERSION = h.hexdigest()[:16]
+    return _CODE_VERSION
+
+
+_CODE_VERSION: str | None = None
+
+
+def _cache_key(state: DesiredState, server_url: str, include: list[str] | None, exclude: list[str] | None) -> str:
+    with connect(server_url) as probe:
+        try:
+            identity = probe.execute(_SERVER_IDENTITY).fetchone()
+        except psycopg.Error:  # pg_control_system() may be revoked: fall back to the address
+            identity = (describe(server_url), probe.info.server_version, probe.info.user)
+    parts = [state.fingerprint, *map(str, identity), ",".join(include or []), ",".join(exclude or []), _code_version()]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _cache_dir() -> Path | None:
+    setting = os.environ.get("SCHEMA_PIPELINE_CACHE_DIR", "")
+    if setting.lower() in ("off", "none", "0", "false"):
+        return None
+    return Path(setting) if setting else Path.home() / ".cache" / "schema_pipeline" / "catalogs"
+
+
+def _disk_get(key: str) -> dict | None:
+    directory = _cache_dir()
+    if directory is None:
+        return None
+    try:
+        return json.loads((directory / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _disk_put(key: str, data: dict) -> None:
+    directory = _cache_dir()
+    if directory is None:
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, directory / f"{key}.json")
+    except OSError:
+        pass  # the cache is an optimisation; never fail a plan because of it

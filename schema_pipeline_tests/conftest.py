@@ -7,6 +7,7 @@ No database is mocked anywhere in this suite.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -15,6 +16,9 @@ import pytest
 from psycopg import sql
 
 from schema_pipeline.db import database_name, with_database
+
+# Keep the suite's desired-catalog cache out of the user's home and fresh for every run.
+os.environ.setdefault("SCHEMA_PIPELINE_CACHE_DIR", tempfile.mkdtemp(prefix="schema_pipeline_cache_"))
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 

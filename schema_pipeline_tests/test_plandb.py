@@ -74,8 +74,33 @@ def test_error_is_located_at_file_and_line(fresh_db: str) -> None:
 
 
 def test_temporary_database_is_dropped(admin_url: str) -> None:
-    with plandb.temporary_database(admin_url) as url:
-        with psycopg.connect(url) as conn:
-            name = conn.execute("SELECT current_database()").fetchone()[0]
+    with plandb.temporary_database(admin_url) as url, psycopg.connect(url) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]
     with psycopg.connect(admin_url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0] == 0
+
+
+def test_desired_catalog_is_cached_on_disk(admin_url: str, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SCHEMA_PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
+    state = _state(("CREATE TABLE cached_t (id int PRIMARY KEY)", "a.sql", 1))
+    first = plandb.desired_catalog(state, admin_url)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    plandb._cache.clear()  # a new process: only the disk cache is left
+
+    def no_database(*args, **kwargs):
+        raise AssertionError("the plan database must not be loaded again")
+
+    monkeypatch.setattr(plandb, "temporary_database", no_database)
+    second = plandb.desired_catalog(state, admin_url)
+    assert second.fingerprint() == first.fingerprint()
+    # another state is not served from the cache
+    other = _state(("CREATE TABLE other_t (id int)", "a.sql", 1))
+    with pytest.raises(AssertionError, match="must not be loaded"):
+        plandb.desired_catalog(other, admin_url)
+
+
+def test_disk_cache_can_be_turned_off(admin_url: str, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SCHEMA_PIPELINE_CACHE_DIR", "off")
+    state = _state(("CREATE TABLE uncached_t (id int)", "a.sql", 1))
+    plandb.desired_catalog(state, admin_url)
+    assert plandb._cache_dir() is None
