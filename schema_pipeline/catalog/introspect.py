@@ -1,0 +1,384 @@
+"""Read a live database into a `Catalog` with a fixed handful of set-based queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from schema_pipeline.catalog import queries
+from schema_pipeline.catalog.model import BOOKKEEPING_SCHEMA, Catalog, DbObject, node_id
+from schema_pipeline.catalog.names import ident
+
+OidKey = tuple[str, int, int]
+
+
+def _run(conn: psycopg.Connection, sql: str) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql, {"bookkeeping": BOOKKEEPING_SCHEMA})
+        return cur.fetchall()
+
+
+def _q(schema: str, name: str) -> str:
+    return f"{schema}.{name}"
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.cat = Catalog()
+        self.oids: dict[OidKey, str] = {}
+
+    def add(self, obj: DbObject, cls: str | None = None, oid: int | None = None, sub: int = 0) -> DbObject:
+        self.cat.add(obj)
+        if cls and oid:
+            self.oids[(cls, oid, sub)] = obj.id
+        return obj
+
+
+_RELKIND = {"r": "table", "p": "table", "v": "view", "m": "matview", "S": "sequence", "c": "type"}
+
+
+def introspect(
+    conn: psycopg.Connection,
+    *,
+    include_schemas: list[str] | None = None,
+    exclude_schemas: list[str] | None = None,
+) -> Catalog:
+    """Read the connected database's schema objects (non-system, non-extension) into a Catalog."""
+    old_path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+    conn.execute("SELECT set_config('search_path', '', false)")
+    try:
+        rows = {name: _run(conn, sql) for name, sql in queries.ALL.items()}
+    finally:
+        conn.execute("SELECT set_config('search_path', %s, false)", (old_path,))
+    b = _Builder()
+    b.cat.server_version = conn.info.server_version
+
+    for r in rows["schemas"]:
+        b.add(
+            DbObject("schema", r["name"], None, r["name"], {"owner": r["owner"], "comment": r["comment"], "acl": r["acl"]}),
+            "pg_namespace",
+            r["oid"],
+        )
+    for r in rows["extensions"]:
+        b.add(
+            DbObject(
+                "extension",
+                r["name"],
+                None,
+                r["name"],
+                {"schema": r["schema"], "version": r["version"], "comment": r["comment"]},
+                deps=[node_id("schema", r["schema"])],
+            ),
+            "pg_extension",
+            r["oid"],
+        )
+    for r in rows["collations"]:
+        attrs = {k: r[k] for k in ("provider", "lc_collate", "lc_ctype", "icu_locale", "deterministic", "owner", "comment")}
+        b.add(DbObject("collation", _q(r["schema"], r["name"]), r["schema"], r["name"], attrs), "pg_collation", r["oid"])
+    for r in rows["types"]:
+        attrs: dict[str, Any] = {"typtype": r["typtype"], "owner": r["owner"], "comment": r["comment"], "acl": r["acl"]}
+        if r["typtype"] == "e":
+            attrs["labels"] = r["labels"] or []
+        elif r["typtype"] == "d":
+            attrs.update(
+                basetype=r["basetype"],
+                default=r["default"],
+                notnull=r["notnull"],
+                collation=r["collation"],
+                constraints=r["constraints"] or [],
+            )
+        elif r["typtype"] == "r":
+            attrs["range_def"] = r["range_def"]
+        obj = b.add(DbObject("type", _q(r["schema"], r["name"]), r["schema"], r["name"], attrs), "pg_type", r["oid"])
+        if r["typarray"]:
+            b.oids[("pg_type", r["typarray"], 0)] = obj.id
+
+    seq_rows = {r["oid"]: r for r in rows["sequences"]}
+    rel_ids: dict[int, str] = {}
+    for r in rows["relations"]:
+        kind = _RELKIND.get(r["relkind"])
+        if kind is None:
+            continue
+        key = _q(r["schema"], r["name"])
+        if kind == "table":
+            attrs = {
+                "relkind": r["relkind"],
+                "persistence": r["persistence"],
+                "owner": r["owner"],
+                "comment": r["comment"],
+                "acl": r["acl"],
+                "rls": r["rls"],
+                "force_rls": r["force_rls"],
+                "options": r["options"],
+                "partkey": r["partkey"],
+                "partbound": r["partbound"],
+                "partition_of": (r["parents"] or [None])[0] if r["is_partition"] else None,
+                "inherits": [] if r["is_partition"] else (r["parents"] or []),
+                "replident": r["replident"],
+            }
+            deps = [node_id("table", p) for p in (r["parents"] or [])]
+        elif kind in ("view", "matview"):
+            attrs = {
+                "definition": r["definition"],
+                "options": r["options"],
+                "owner": r["owner"],
+                "comment": r["comment"],
+                "acl": r["acl"],
+                "columns": [],
+                "column_comments": {},
+            }
+            if kind == "matview":
+                attrs["populated"] = r["populated"]
+            deps = []
+        elif kind == "sequence":
+            s = seq_rows.get(r["oid"])
+            if s is None:
+                continue
+            if s["is_identity"]:
+                rel_ids[r["oid"]] = "identity"
+                continue
+            attrs = {k: str(s[k]) for k in ("data_type", "start", "increment", "min", "max", "cache", "cycle")}
+            attrs.update(owner=r["owner"], comment=r["comment"], acl=r["seq_acl"], persistence=r["persistence"])
+            deps = []
+            if s["owned_by"]:
+                b.add(
+                    DbObject(
+                        "seqowner",
+                        key,
+                        r["schema"],
+                        r["name"],
+                        {"owned_by": s["owned_by"]},
+                        deps=[node_id("sequence", key), node_id("column", s["owned_by"])],
+                    )
+                )
+        else:  # composite type
+            attrs = {
+                "typtype": "c",
+                "owner": r["owner"],
+                "comment": r["type_comment"],
+                "acl": r["type_acl"],
+                "attributes": [],
+            }
+            deps = []
+            obj = b.add(DbObject(kind, key, r["schema"], r["name"], attrs, deps=deps), "pg_class", r["oid"])
+            b.oids[("pg_type", r["typoid"], 0)] = obj.id
+            if r["typarray"]:
+                b.oids[("pg_type", r["typarray"], 0)] = obj.id
+            rel_ids[r["oid"]] = obj.id
+            continue
+        obj = b.add(DbObject(kind, key, r["schema"], r["name"], attrs, deps=deps), "pg_class", r["oid"])
+        rel_ids[r["oid"]] = obj.id
+        if r["reltype"]:
+            b.oids[("pg_type", r["reltype"], 0)] = obj.id
+
+    for r in sorted(rows["columns"], key=lambda r: (r["reloid"], r["attnum"])):
+        rid = rel_ids.get(r["reloid"])
+        if rid is None or rid == "identity":
+            continue
+        parent = b.cat.objects[rid]
+        if parent.kind in ("view", "matview"):
+            parent.attrs["columns"].append([r["name"], r["type"]])
+            if r["comment"] is not None:
+                parent.attrs["column_comments"][r["name"]] = r["comment"]
+            b.oids[("pg_class", r["reloid"], r["attnum"])] = rid
+            continue
+        if parent.kind == "type":
+            spec = f"{ident(r['name'])} {r['type']}"
+            if r["collation"]:
+                spec += f" COLLATE {r['collation']}"
+            parent.attrs["attributes"].append(spec)
+            parent.attrs.setdefault("attribute_comments", {})
+            if r["comment"] is not None:
+                parent.attrs["attribute_comments"][r["name"]] = r["comment"]
+            b.oids[("pg_class", r["reloid"], r["attnum"])] = rid
+            continue
+        is_partition = parent.attrs.get("partition_of") is not None
+        attrs = {
+            "position": r["attnum"],
+            "type": r["type"],
+            "notnull": r["notnull"],
+            "default": r["default"],
+            "generated": r["generated"],
+            "identity": r["identity"] or None,
+            "identity_seq": r["identity_seq"] if r["identity"] else None,
+            "identity_seq_name": r["identity_seq_name"] if r["identity"] else None,
+            "collation": r["collation"],
+            "comment": r["comment"],
+            "acl": r["acl"],
+            "inherited": bool(r["inhcount"] and not r["islocal"] and not is_partition),
+            "from_parent": bool(r["inhcount"]),
+        }
+        if r["stattarget"] is not None:
+            attrs["stattarget"] = r["stattarget"]
+        if r["storage"] is not None:
+            attrs["storage"] = r["storage"]
+        key = f"{parent.key}.{r['name']}"
+        b.add(
+            DbObject("column", key, parent.schema, r["name"], attrs, parent=rid, deps=[rid]),
+            "pg_class",
+            r["reloid"],
+            r["attnum"],
+        )
+
+    index_owner: dict[int, str] = {}
+    for r in rows["constraints"]:
+        tid = node_id("table", _q(r["schema"], r["table_name"]))
+        if tid not in b.cat.objects or (r["inhcount"] and not r["islocal"] and not r["has_parent"]):
+            continue
+        if r["clone_on_same_table"]:
+            continue  # FK clones towards the partitions of a referenced partitioned table
+        if r["contype"] in ("n", "t"):
+            continue
+        kind = "fkey" if r["contype"] == "f" else "constraint"
+        attrs = {"contype": r["contype"], "definition": r["definition"], "comment": r["comment"]}
+        deps = [tid]
+        if r["inherited_from"]:
+            attrs["inherited_from"] = r["inherited_from"]
+            deps.append(node_id("fkey" if r["contype"] == "f" else "constraint", r["inherited_from"]))
+        elif r["index_attached_to"]:
+            attrs["index_attached_to"] = r["index_attached_to"]
+            deps.append(node_id("index", r["index_attached_to"]))
+        obj = b.add(
+            DbObject(kind, f"{_q(r['schema'], r['table_name'])}.{r['name']}", r["schema"], r["name"], attrs,
+                     parent=tid, deps=deps),
+            "pg_constraint",
+            r["oid"],
+        )
+        if r["conindid"] and r["contype"] in ("p", "u", "x"):
+            index_owner[r["conindid"]] = obj.id
+    for r in rows["indexes"]:
+        if r["constraint_backed"]:
+            cid = index_owner.get(r["oid"])
+            if cid:
+                b.oids[("pg_class", r["oid"], 0)] = cid
+                if r["replident"]:
+                    b.cat.objects[cid].attrs["replica_identity"] = True
+            continue
+        pkind = "matview" if r["relkind"] == "m" else "table"
+        tid = node_id(pkind, _q(r["schema"], r["table_name"]))
+        if tid not in b.cat.objects:
+            continue
+        attrs = {"definition": r["definition"], "comment": r["comment"], "clustered": r["clustered"],
+                 "attached_to": r["attached_to"]}
+        if r["replident"]:
+            attrs["replica_identity"] = True
+        deps = [tid] + ([node_id("index", r["attached_to"])] if r["attached_to"] else [])
+        b.add(
+            DbObject("index", _q(r["schema"], r["name"]), r["schema"], r["name"], attrs, parent=tid, deps=deps),
+            "pg_class",
+            r["oid"],
+        )
+    for r in rows["functions"]:
+        if r["definition"] is None:
+            continue  # ordered-set / hypothetical aggregates are not modelled
+        key = f"{_q(r['schema'], r['name'])}({r['identity_args']})"
+        attrs = {k: r[k] for k in ("prokind", "definition", "arguments", "result", "owner", "comment", "acl")}
+        b.add(DbObject("function", key, r["schema"], r["name"], attrs), "pg_proc", r["oid"])
+    for r in rows["triggers"]:
+        pkind = {"v": "view", "m": "matview"}.get(r["relkind"], "table")
+        tid = node_id(pkind, _q(r["schema"], r["table_name"]))
+        if tid not in b.cat.objects:
+            continue
+        attrs = {"definition": r["definition"], "enabled": r["enabled"], "comment": r["comment"]}
+        b.add(
+            DbObject("trigger", f"{_q(r['schema'], r['table_name'])}.{r['name']}", r["schema"], r["name"], attrs,
+                     parent=tid, deps=[tid]),
+            "pg_trigger",
+            r["oid"],
+        )
+    for r in rows["rules"]:
+        pkind = {"v": "view", "m": "matview"}.get(r["relkind"], "table")
+        tid = node_id(pkind, _q(r["schema"], r["table_name"]))
+        if tid not in b.cat.objects:
+            continue
+        attrs = {"definition": r["definition"], "enabled": r["enabled"], "comment": r["comment"]}
+        b.add(
+            DbObject("rule", f"{_q(r['schema'], r['table_name'])}.{r['name']}", r["schema"], r["name"], attrs,
+                     parent=tid, deps=[tid]),
+            "pg_rewrite",
+            r["oid"],
+        )
+    for r in rows["statistics"]:
+        pkind = "matview" if r["relkind"] == "m" else "table"
+        tid = node_id(pkind, _q(r["table_schema"], r["table_name"]))
+        if tid not in b.cat.objects:
+            continue
+        attrs = {"definition": r["definition"], "comment": r["comment"], "owner": r["owner"]}
+        b.add(
+            DbObject("statistics", _q(r["schema"], r["name"]), r["schema"], r["name"], attrs, parent=tid, deps=[tid]),
+            "pg_statistic_ext",
+            r["oid"],
+        )
+    for r in rows["policies"]:
+        tid = node_id("table", _q(r["schema"], r["table_name"]))
+        if tid not in b.cat.objects:
+            continue
+        attrs = {k: r[k] for k in ("cmd", "permissive", "roles", "qual", "with_check", "comment")}
+        b.add(
+            DbObject("policy", f"{_q(r['schema'], r['table_name'])}.{r['name']}", r["schema"], r["name"], attrs,
+                     parent=tid, deps=[tid]),
+            "pg_policy",
+            r["oid"],
+        )
+    for r in rows["default_acls"]:
+        if r["schema"] is not None and node_id("schema", r["schema"]) not in b.cat.objects:
+            continue
+        key = f"{r['role']}.{r['schema'] or ''}.{r['objtype']}"
+        deps = [node_id("schema", r["schema"])] if r["schema"] else []
+        b.add(DbObject("defacl", key, r["schema"], r["objtype"], {"role": r["role"], "objtype": r["objtype"],
+                                                                    "acl": r["acl"]}, deps=deps))
+
+    _add_dependencies(b, rows["depends"])
+    _filter_schemas(b.cat, include_schemas, exclude_schemas)
+    return b.cat
+
+
+def _add_dependencies(b: _Builder, dep_rows: list[dict[str, Any]]) -> None:
+    objs = b.cat.objects
+    for o in objs.values():
+        if o.schema is not None and o.kind != "defacl":
+            sid = node_id("schema", o.schema)
+            if sid in objs:
+                o.deps.append(sid)
+
+    def look(cls: str, oid: int, sub: int) -> str | None:
+        return b.oids.get((cls, oid, sub)) or b.oids.get((cls, oid, 0))
+
+    for r in dep_rows:
+        if r["deptype"] == "e":
+            ext = b.oids.get((r["refcls"], r["refobjid"], 0))
+            if ext:
+                b.oids.setdefault((r["cls"], r["objid"], 0), ext)
+    for r in dep_rows:
+        if r["deptype"] == "e":
+            continue
+        src = look(r["cls"], r["objid"], r["objsubid"])
+        ref = look(r["refcls"], r["refobjid"], r["refobjsubid"])
+        if not src or not ref or src == ref:
+            continue
+        so, ro = objs[src], objs[ref]
+        if so.kind == "sequence" and ro.kind in ("column", "table"):
+            continue  # OWNED BY is modelled by the seqowner node
+        if so.kind == "column" and ro.id == so.parent:
+            continue
+        so.deps.append(ref)
+    for o in objs.values():
+        o.deps = sorted(set(o.deps) - {o.id})
+
+
+def _filter_schemas(cat: Catalog, include: list[str] | None, exclude: list[str] | None) -> None:
+    if not include and not exclude:
+        return
+
+    def keep(o: DbObject) -> bool:
+        schema = o.key if o.kind == "schema" else o.schema
+        if schema is None:
+            return True
+        if include and schema not in include:
+            return False
+        return not (exclude and schema in exclude)
+
+    cat.objects = {k: o for k, o in cat.objects.items() if keep(o)}
+    cat._index = None

@@ -1,0 +1,291 @@
+"""All catalog SQL of the engine: a fixed set of set-based queries (no per-object queries).
+
+Every query returns canonical, server-rendered text (format_type, pg_get_*def, pg_get_expr) so
+that two databases built differently but meaning the same thing read back identically.
+"""
+
+from __future__ import annotations
+
+
+def _acl(acl: str, kind: str, owner: str) -> str:
+    """SQL for a sorted text[] of 'grantee=PRIVILEGE[*]' with NULL meaning the owner default."""
+    src = f"coalesce({acl}, acldefault('{kind}', {owner}))" if kind else acl
+    return (
+        "(SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM (SELECT format('%%s=%%s%%s', "
+        "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, "
+        "a.privilege_type, CASE WHEN a.is_grantable THEN '*' ELSE '' END) AS x "
+        f"FROM aclexplode({src}) a) s)"
+    )
+
+
+def _not_ext(catalog: str, oid: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass "
+        f"AND e.objid = {oid} AND e.deptype = 'e')"
+    )
+
+
+SCOPE = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema', %(bookkeeping)s) "
+    "AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'"
+)
+
+SCHEMAS = f"""
+SELECT n.oid, n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner,
+       obj_description(n.oid, 'pg_namespace') AS comment,
+       {_acl("n.nspacl", "n", "n.nspowner")} AS acl
+FROM pg_namespace n
+WHERE {SCOPE} AND {_not_ext("pg_namespace", "n.oid")}
+"""
+
+EXTENSIONS = """
+SELECT x.oid, x.extname AS name, n.nspname AS schema, x.extversion AS version,
+       obj_description(x.oid, 'pg_extension') AS comment
+FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
+"""
+
+COLLATIONS = f"""
+SELECT c.oid, n.nspname AS schema, c.collname AS name, c.collprovider AS provider,
+       c.collcollate AS lc_collate, c.collctype AS lc_ctype, c.colliculocale AS icu_locale,
+       c.collisdeterministic AS deterministic, pg_get_userbyid(c.collowner) AS owner,
+       obj_description(c.oid, 'pg_collation') AS comment
+FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+WHERE {SCOPE} AND {_not_ext("pg_collation", "c.oid")}
+"""
+
+TYPES = f"""
+SELECT t.oid, t.typarray, n.nspname AS schema, t.typname AS name, t.typtype,
+       pg_get_userbyid(t.typowner) AS owner, obj_description(t.oid, 'pg_type') AS comment,
+       {_acl("t.typacl", "T", "t.typowner")} AS acl,
+       CASE WHEN t.typtype = 'e' THEN (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder)
+            FROM pg_enum e WHERE e.enumtypid = t.oid) END AS labels,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS basetype,
+       t.typdefault AS default, t.typnotnull AS notnull,
+       CASE WHEN t.typtype = 'd' AND t.typcollation <> 0 AND t.typcollation <> bt.typcollation
+            THEN (SELECT format('%%I.%%I', cn.nspname, co.collname) FROM pg_collation co
+                  JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = t.typcollation) END AS collation,
+       CASE WHEN t.typtype = 'd' THEN (SELECT array_agg(format('%%s %%s', quote_ident(k.conname),
+                pg_get_constraintdef(k.oid)) ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid) END
+            AS constraints,
+       CASE WHEN t.typtype = 'r' THEN (SELECT concat_ws(', ', 'SUBTYPE = ' || format_type(r.rngsubtype, NULL),
+                CASE WHEN r.rngsubopc <> 0 AND NOT oc.opcdefault THEN 'SUBTYPE_OPCLASS = '
+                     || quote_ident(oc.opcname) END,
+                CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation THEN 'COLLATION = '
+                     || (SELECT quote_ident(collname) FROM pg_collation WHERE oid = r.rngcollation) END,
+                CASE WHEN r.rngcanonical <> 0 THEN 'CANONICAL = ' || r.rngcanonical::regproc::text END,
+                CASE WHEN r.rngsubdiff <> 0 THEN 'SUBTYPE_DIFF = ' || r.rngsubdiff::regproc::text END)
+            FROM pg_range r LEFT JOIN pg_opclass oc ON oc.oid = r.rngsubopc
+            JOIN pg_type st ON st.oid = r.rngsubtype WHERE r.rngtypid = t.oid) END AS range_def
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
+LEFT JOIN pg_class rc ON rc.oid = t.typrelid
+WHERE {SCOPE} AND {_not_ext("pg_type", "t.oid")}
+  AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND rc.relkind = 'c'))
+"""
+
+RELATIONS = f"""
+SELECT c.oid, c.reltype, n.nspname AS schema, c.relname AS name, c.relkind, c.relpersistence AS persistence,
+       pg_get_userbyid(c.relowner) AS owner, obj_description(c.oid, 'pg_class') AS comment,
+       {_acl("c.relacl", "r", "c.relowner")} AS acl,
+       {_acl("c.relacl", "s", "c.relowner")} AS seq_acl,
+       c.relrowsecurity AS rls, c.relforcerowsecurity AS force_rls,
+       (SELECT array_agg(o ORDER BY o) FROM unnest(c.reloptions) o) AS options,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partkey,
+       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partbound,
+       c.relispartition AS is_partition,
+       (SELECT array_agg(format('%%s.%%s', pn.nspname, pc.relname) ORDER BY i.inhseqno) FROM pg_inherits i
+          JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+          WHERE i.inhrelid = c.oid) AS parents,
+       c.relreplident AS replident,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS definition,
+       c.relispopulated AS populated,
+       CASE WHEN c.relkind = 'c' THEN (SELECT t.oid FROM pg_type t WHERE t.oid = c.reltype) END AS typoid,
+       CASE WHEN c.relkind = 'c' THEN (SELECT t.typarray FROM pg_type t WHERE t.oid = c.reltype) END AS typarray,
+       CASE WHEN c.relkind = 'c' THEN (SELECT {_acl("t.typacl", "T", "t.typowner")} FROM pg_type t
+            WHERE t.oid = c.reltype) END AS type_acl,
+       CASE WHEN c.relkind = 'c' THEN obj_description(c.reltype, 'pg_type') END AS type_comment
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {SCOPE} AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'S', 'f') AND {_not_ext("pg_class", "c.oid")}
+"""
+
+COLUMNS = f"""
+SELECT c.oid AS reloid, a.attnum, n.nspname AS schema, c.relname AS table_name, c.relkind, a.attname AS name,
+       format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS default,
+       CASE WHEN a.attgenerated = 's' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS generated,
+       a.attidentity AS identity,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+            THEN (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
+                  ELSE format('%%I.%%I', cn.nspname, co.collname) END FROM pg_collation co
+                  JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END AS collation,
+       col_description(c.oid, a.attnum) AS comment,
+       {_acl("a.attacl", "", "0")} AS acl,
+       a.attislocal AS islocal, a.attinhcount AS inhcount,
+       CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END AS stattarget,
+       CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage,
+       (SELECT format('%%s|%%s|%%s|%%s|%%s|%%s|%%s', format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement,
+               s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
+          FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+           AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'i' LIMIT 1) AS identity_seq,
+       (SELECT format('%%I.%%I', sn.nspname, sc.relname)
+          FROM pg_depend d JOIN pg_class sc ON sc.oid = d.objid JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+         WHERE a.attidentity <> '' AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+           AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'i' AND sc.relkind = 'S'
+         LIMIT 1) AS identity_seq_name
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE {SCOPE} AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+  AND {_not_ext("pg_class", "c.oid")}
+"""
+
+CONSTRAINTS = f"""
+SELECT k.oid, k.conindid, n.nspname AS schema, c.relname AS table_name, k.conname AS name, k.contype,
+       pg_get_constraintdef(k.oid) AS definition, obj_description(k.oid, 'pg_constraint') AS comment,
+       k.conislocal AS islocal, k.coninhcount AS inhcount, k.conparentid <> 0 AS has_parent,
+       (SELECT format('%%s.%%s.%%s', pn.nspname, pc.relname, pk.conname) FROM pg_constraint pk
+          JOIN pg_class pc ON pc.oid = pk.conrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+         WHERE pk.oid = k.conparentid) AS inherited_from,
+       EXISTS (SELECT 1 FROM pg_constraint pk WHERE pk.oid = k.conparentid AND pk.conrelid = k.conrelid)
+          AS clone_on_same_table,
+       (SELECT format('%%s.%%s', pn.nspname, pc.relname) FROM pg_inherits h JOIN pg_class pc ON pc.oid = h.inhparent
+          JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+          WHERE k.contype IN ('p', 'u', 'x') AND h.inhrelid = k.conindid)
+          AS index_attached_to
+FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {SCOPE} AND k.conrelid <> 0 AND {_not_ext("pg_class", "c.oid")}
+"""
+
+INDEXES = f"""
+SELECT i.indexrelid AS oid, n.nspname AS schema, ic.relname AS name, c.relname AS table_name, c.relkind,
+       pg_get_indexdef(i.indexrelid) AS definition, obj_description(i.indexrelid, 'pg_class') AS comment,
+       i.indisclustered AS clustered, i.indisreplident AS replident,
+       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+               AND k.contype IN ('p', 'u', 'x')) AS constraint_backed,
+       (SELECT format('%%s.%%s', pn.nspname, pc.relname) FROM pg_inherits h JOIN pg_class pc ON pc.oid = h.inhparent
+          JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE h.inhrelid = i.indexrelid) AS attached_to
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {SCOPE} AND {_not_ext("pg_class", "c.oid")}
+"""
+
+SEQUENCES = """
+SELECT s.seqrelid AS oid, format_type(s.seqtypid, NULL) AS data_type, s.seqstart AS start,
+       s.seqincrement AS increment, s.seqmin AS min, s.seqmax AS max, s.seqcache AS cache, s.seqcycle AS cycle,
+       (SELECT format('%%s.%%s.%%s', tn.nspname, tc.relname, ta.attname)
+          FROM pg_depend d JOIN pg_class tc ON tc.oid = d.refobjid
+          JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+          JOIN pg_attribute ta ON ta.attrelid = tc.oid AND ta.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
+           AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) AS owned_by,
+       EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
+               AND d.deptype = 'i') AS is_identity
+FROM pg_sequence s
+"""
+
+FUNCTIONS = f"""
+SELECT p.oid, n.nspname AS schema, p.proname AS name, oidvectortypes(p.proargtypes) AS identity_args,
+       p.prokind AS prokind,
+       CASE WHEN p.prokind = 'a' THEN (SELECT format('CREATE AGGREGATE %%I.%%I(%%s) (%%s)', n.nspname, p.proname,
+                pg_get_function_arguments(p.oid), concat_ws(', ',
+                'SFUNC = ' || a.aggtransfn::regproc::text, 'STYPE = ' || format_type(a.aggtranstype, NULL),
+                CASE WHEN a.aggtransspace <> 0 THEN 'SSPACE = ' || a.aggtransspace END,
+                CASE WHEN a.aggfinalfn <> 0 THEN 'FINALFUNC = ' || a.aggfinalfn::regproc::text END,
+                CASE WHEN a.aggfinalextra THEN 'FINALFUNC_EXTRA' END,
+                CASE WHEN a.aggcombinefn <> 0 THEN 'COMBINEFUNC = ' || a.aggcombinefn::regproc::text END,
+                CASE WHEN a.aggserialfn <> 0 THEN 'SERIALFUNC = ' || a.aggserialfn::regproc::text END,
+                CASE WHEN a.aggdeserialfn <> 0 THEN 'DESERIALFUNC = ' || a.aggdeserialfn::regproc::text END,
+                CASE WHEN a.agginitval IS NOT NULL THEN 'INITCOND = ' || quote_literal(a.agginitval) END,
+                CASE WHEN a.aggsortop <> 0 THEN 'SORTOP = OPERATOR(' || (SELECT format('%%I.%%s', opn.nspname,
+                     o.oprname) FROM pg_operator o JOIN pg_namespace opn ON opn.oid = o.oprnamespace
+                     WHERE o.oid = a.aggsortop) || ')' END,
+                CASE WHEN p.proparallel <> 'u' THEN 'PARALLEL = ' ||
+                     CASE p.proparallel WHEN 's' THEN 'SAFE' ELSE 'RESTRICTED' END END))
+            FROM pg_aggregate a WHERE a.aggfnoid = p.oid AND a.aggkind = 'n')
+            ELSE pg_get_functiondef(p.oid) END AS definition,
+       pg_get_function_arguments(p.oid) AS arguments, pg_get_function_result(p.oid) AS result,
+       pg_get_userbyid(p.proowner) AS owner, obj_description(p.oid, 'pg_proc') AS comment,
+       {_acl("p.proacl", "f", "p.proowner")} AS acl
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE {SCOPE} AND p.prokind IN ('f', 'p', 'w', 'a') AND {_not_ext("pg_proc", "p.oid")}
+"""
+
+TRIGGERS = f"""
+SELECT g.oid, n.nspname AS schema, c.relname AS table_name, c.relkind, g.tgname AS name,
+       pg_get_triggerdef(g.oid) AS definition, g.tgenabled AS enabled,
+       obj_description(g.oid, 'pg_trigger') AS comment
+FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {SCOPE} AND NOT g.tgisinternal AND g.tgparentid = 0 AND {_not_ext("pg_class", "c.oid")}
+"""
+
+POLICIES = f"""
+SELECT p.oid, n.nspname AS schema, c.relname AS table_name, p.polname AS name, p.polcmd AS cmd,
+       p.polpermissive AS permissive,
+       (SELECT array_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r)) END ORDER BY 1)
+          FROM unnest(p.polroles) r) AS roles,
+       pg_get_expr(p.polqual, p.polrelid) AS qual, pg_get_expr(p.polwithcheck, p.polrelid) AS with_check,
+       obj_description(p.oid, 'pg_policy') AS comment
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {SCOPE}
+"""
+
+DEFAULT_ACLS = f"""
+SELECT d.oid, pg_get_userbyid(d.defaclrole) AS role, n.nspname AS schema, d.defaclobjtype AS objtype,
+       {_acl("d.defaclacl", "", "0")} AS acl
+FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+"""
+
+DEPENDS = """
+SELECT CASE WHEN d.classid = 'pg_rewrite'::regclass AND r.rulename = '_RETURN' THEN 'pg_class'
+            WHEN d.classid = 'pg_attrdef'::regclass THEN 'pg_class'
+            WHEN dc.contypid <> 0 THEN 'pg_type' ELSE d.classid::regclass::text END AS cls,
+       CASE WHEN d.classid = 'pg_rewrite'::regclass AND r.rulename = '_RETURN' THEN r.ev_class
+            WHEN d.classid = 'pg_attrdef'::regclass THEN ad.adrelid
+            WHEN dc.contypid <> 0 THEN dc.contypid ELSE d.objid END AS objid,
+       CASE WHEN d.classid = 'pg_rewrite'::regclass AND r.rulename = '_RETURN' THEN 0
+            WHEN d.classid = 'pg_attrdef'::regclass THEN ad.adnum
+            WHEN dc.contypid <> 0 THEN 0 ELSE d.objsubid END AS objsubid,
+       d.refclassid::regclass::text AS refcls, d.refobjid, d.refobjsubid, d.deptype
+FROM pg_depend d
+LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
+LEFT JOIN pg_constraint dc ON d.classid = 'pg_constraint'::regclass AND dc.oid = d.objid
+WHERE d.objid >= 16384 AND d.refobjid >= 16384 AND d.deptype IN ('n', 'a', 'e')
+"""
+
+RULES = f"""
+SELECT r.oid, n.nspname AS schema, c.relname AS table_name, c.relkind, r.rulename AS name,
+       pg_get_ruledef(r.oid) AS definition, r.ev_enabled AS enabled,
+       obj_description(r.oid, 'pg_rewrite') AS comment
+FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {SCOPE} AND r.rulename <> '_RETURN' AND {_not_ext("pg_class", "c.oid")}
+"""
+
+STATISTICS = f"""
+SELECT s.oid, n.nspname AS schema, s.stxname AS name, tn.nspname AS table_schema, c.relname AS table_name,
+       c.relkind, pg_get_statisticsobjdef(s.oid) AS definition, obj_description(s.oid, 'pg_statistic_ext') AS comment,
+       pg_get_userbyid(s.stxowner) AS owner
+FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace JOIN pg_class c ON c.oid = s.stxrelid
+JOIN pg_namespace tn ON tn.oid = c.relnamespace
+WHERE {SCOPE} AND {_not_ext("pg_statistic_ext", "s.oid")}
+"""
+
+ALL: dict[str, str] = {
+    "schemas": SCHEMAS,
+    "extensions": EXTENSIONS,
+    "collations": COLLATIONS,
+    "types": TYPES,
+    "relations": RELATIONS,
+    "columns": COLUMNS,
+    "constraints": CONSTRAINTS,
+    "indexes": INDEXES,
+    "sequences": SEQUENCES,
+    "functions": FUNCTIONS,
+    "triggers": TRIGGERS,
+    "policies": POLICIES,
+    "default_acls": DEFAULT_ACLS,
+    "rules": RULES,
+    "statistics": STATISTICS,
+    "depends": DEPENDS,
+}

@@ -1,0 +1,190 @@
+"""SQL for columns: ADD/DROP COLUMN and in-place ALTER COLUMN (type, default, NOT NULL, identity, ...)."""
+
+from __future__ import annotations
+
+import re
+
+from schema_pipeline.catalog.model import DbObject
+from schema_pipeline.catalog.names import ident, qname
+from schema_pipeline.diff.base import DiffContext, Generator
+from schema_pipeline.diff.common import HazardType, Step, acl_steps, comment_steps, hz, step
+
+_INT_WIDTH = {"smallint": 2, "integer": 4, "bigint": 8}
+_NO_REWRITE = {("character varying", "text"), ("text", "character varying")}
+
+
+def _split_type(t: str) -> tuple[str, list[int]]:
+    m = re.match(r"^(.*?)\(([\d,\s]+)\)(.*)$", t)
+    if not m:
+        return t, []
+    return m.group(1) + m.group(3), [int(x) for x in m.group(2).split(",")]
+
+
+def type_change_hazards(key: str, old: str, new: str) -> list:
+    """Hazards of ALTER COLUMN TYPE: narrowing may lose data; most changes rewrite the table."""
+    (ob, om), (nb, nm) = _split_type(old), _split_type(new)
+    narrowing = (ob == nb and om and (not nm or any(n < o for o, n in zip(om, nm, strict=False)))) or (
+        ob in _INT_WIDTH and nb in _INT_WIDTH and _INT_WIDTH[nb] < _INT_WIDTH[ob]) or (
+        ob == "text" and nb == "character varying" and nm)
+    hazards = []
+    if narrowing:
+        hazards.append(hz(HazardType.DELETES_DATA, f"type change of {key} narrows {old} to {new}"))
+    widening_only = (ob == nb and ob in ("character varying", "numeric") and not narrowing) or \
+        ((ob, nb) in _NO_REWRITE and not nm)
+    if not widening_only:
+        hazards.append(hz(HazardType.TABLE_REWRITE, f"type change of {key} rewrites the table"))
+    return hazards
+
+
+def _seq_options(spec: str | None, name: str | None) -> str:
+    if not spec:
+        return ""
+    _typ, start, inc, mn, mx, cache, cycle = spec.split("|")
+    cyc = "CYCLE" if cycle in ("t", "True", "true") else "NO CYCLE"
+    seq_name = f"SEQUENCE NAME {name} " if name else ""
+    return f" ({seq_name}START WITH {start} INCREMENT BY {inc} MINVALUE {mn} MAXVALUE {mx} CACHE {cache} {cyc})"
+
+
+def _identity(a: dict) -> str:
+    kind = "ALWAYS" if a["identity"] == "a" else "BY DEFAULT"
+    return f"GENERATED {kind} AS IDENTITY{_seq_options(a.get('identity_seq'), a.get('identity_seq_name'))}"
+
+
+def column_definition(col: DbObject) -> str:
+    """Column definition as used in CREATE TABLE / ADD COLUMN."""
+    a = col.attrs
+    sql = f"{ident(col.name)} {a['type']}"
+    if a.get("collation"):
+        sql += f" COLLATE {a['collation']}"
+    if a.get("generated"):
+        sql += f" GENERATED ALWAYS AS ({a['generated']}) STORED"
+    if a.get("default") is not None:
+        sql += f" DEFAULT {a['default']}"
+    if a.get("notnull"):
+        sql += " NOT NULL"
+    if a.get("identity"):
+        sql += " " + _identity(a)
+    return sql
+
+
+def _table_ref(col: DbObject) -> str:
+    table = col.parent.split(":", 1)[1] if col.parent else ""
+    schema, _, name = table.partition(".")
+    return qname(schema, name)
+
+
+def _is_user_type(type_sql: str, ctx: DiffContext, desired: bool) -> bool:
+    """True when the column type is an enum/domain/composite of the catalog (casts go through text)."""
+    base = type_sql.removesuffix("[]").replace('"', "")
+    cat = ctx.desired if desired else ctx.current
+    obj = cat.get(f"type:{base}") or (cat.get(f"type:public.{base}") if "." not in base else None)
+    return obj is not None and obj.attrs.get("typtype") == "e"
+
+
+_STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
+
+
+def column_setting_steps(col: DbObject, old: dict | None) -> list[Step]:
+    """SET STATISTICS / SET STORAGE when they differ from the previous (or built-in) setting."""
+    o = old or {}
+    a = col.attrs
+    ref = f"ALTER TABLE {_table_ref(col)} ALTER COLUMN {ident(col.name)}"
+    steps: list[Step] = []
+    if o.get("stattarget") != a.get("stattarget"):
+        steps.append(step(col, "alter", f"{ref} SET STATISTICS {a.get('stattarget', -1)}"))
+    if o.get("storage") != a.get("storage") and a.get("storage"):
+        steps.append(step(col, "alter", f"{ref} SET STORAGE {_STORAGE[a['storage']]}"))
+    return steps
+
+
+class ColumnGenerator(Generator):
+    kind = "column"
+
+    def absorbed_by_parent(self, obj: DbObject, ctx: DiffContext, phase: str) -> bool:
+        return True
+
+    def create(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
+        ref = _table_ref(obj)
+        steps: list[Step] = []
+        if not obj.attrs.get("from_parent"):
+            haz = []
+            if obj.attrs.get("generated") or (obj.attrs.get("default") or "").find("(") >= 0:
+                haz.append(hz(HazardType.TABLE_REWRITE, "volatile or generated column may rewrite the table"))
+            steps.append(step(obj, "alter", f"ALTER TABLE {ref} ADD COLUMN {column_definition(obj)}", *haz))
+        steps += column_setting_steps(obj, None)
+        steps += comment_steps(obj, f"COLUMN {ref}.{ident(obj.name)}", None, obj.attrs.get("comment"))
+        steps += acl_steps(obj, "COLUMN", ref, [], obj.attrs.get("acl"), column=obj.name)
+        return steps
+
+    def drop(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
+        if obj.attrs.get("from_parent") and not obj.attrs.get("generated"):
+            return []
+        return [step(obj, "alter", f"ALTER TABLE {_table_ref(obj)} DROP COLUMN IF EXISTS {ident(obj.name)}",
+                     hz(HazardType.DELETES_DATA, f"drops column {obj.key}"))]
+
+    def alter(self, old: DbObject, new: DbObject, ctx: DiffContext) -> list[Step] | None:
+        o, a = old.attrs, new.attrs
+        ref = _table_ref(new)
+        col = f"ALTER TABLE {ref} ALTER COLUMN {ident(new.name)}"
+        steps: list[Step] = []
+        if o.get("inherited") and not a.get("from_parent"):
+            return None  # an inherited column becomes a local one: re-add it once the parent's is gone
+        if o.get("generated") != a.get("generated"):
+            if o.get("generated") and not a.get("generated"):
+                steps.append(step(new, "alter", f"{col} DROP EXPRESSION"))
+                o = dict(o, generated=None, default=None)
+            elif not new.attrs.get("from_parent"):
+                return None
+        type_changed = (o["type"], o.get("collation")) != (a["type"], a.get("collation"))
+        type_changed = type_changed and not a.get("from_parent")  # inherited columns follow their parent
+        default_changed = o.get("default") != a.get("default")
+        if (type_changed or default_changed or (a.get("identity") and not o.get("identity"))) and \
+                o.get("default") is not None:
+            steps.append(step(new, "alter", f"{col} DROP DEFAULT"))
+            o = dict(o, default=None)
+        if type_changed:
+            hazards = type_change_hazards(new.key, o["type"], a["type"])
+            hazards.append(hz(HazardType.ACQUIRES_ACCESS_EXCLUSIVE_LOCK, "ALTER COLUMN TYPE locks the table"))
+            collate = f" COLLATE {a['collation']}" if a.get("collation") else ""
+            via = "::text" if _is_user_type(o["type"], ctx, False) or _is_user_type(a["type"], ctx, True) else ""
+            arr = "[]" if via and a["type"].endswith("[]") else ""
+            steps.append(step(new, "alter", f"{col} TYPE {a['type']}{collate} USING {ident(new.name)}{via}{arr}::"
+                              f"{a['type']}", *hazards))
+            ctx.invalidated.add(new.id)
+        if a.get("identity") and not o.get("notnull"):
+            steps.append(step(new, "alter", f"{col} SET NOT NULL"))
+            o = dict(o, notnull=True)
+        if o.get("identity") != a.get("identity"):
+            if not a.get("identity"):
+                steps.append(step(new, "alter", f"{col} DROP IDENTITY IF EXISTS"))
+            elif not o.get("identity"):
+                steps.append(step(new, "alter", f"{col} ADD {_identity(a)}"))
+            else:
+                kind = "ALWAYS" if a["identity"] == "a" else "BY DEFAULT"
+                steps.append(step(new, "alter", f"{col} SET GENERATED {kind}"))
+        if a.get("identity") and o.get("identity") and o.get("identity_seq") != a.get("identity_seq"):
+            _t, start, inc, mn, mx, cache, cycle = a["identity_seq"].split("|")
+            old_start = int(o["identity_seq"].split("|")[1])
+            cyc = "CYCLE" if cycle in ("t", "True", "true") else "NO CYCLE"
+            restart = f" RESTART WITH {start}" if not int(mn) <= old_start <= int(mx) else ""
+            steps.append(step(new, "alter", f"{col} SET START WITH {start} SET INCREMENT BY {inc} SET MINVALUE {mn} "
+                              f"SET MAXVALUE {mx} SET CACHE {cache} SET {cyc}{restart}"))
+        if a.get("identity") and o.get("identity") and o.get("identity_seq_name") != a.get("identity_seq_name") \
+                and o.get("identity_seq_name") and a.get("identity_seq_name"):
+            new_name = a["identity_seq_name"].rsplit(".", 1)[1]
+            steps.append(step(new, "alter", f"ALTER SEQUENCE {o['identity_seq_name']} RENAME TO {new_name}"))
+        if o.get("default") != a.get("default") and not a.get("generated"):
+            if a.get("default") is None:
+                steps.append(step(new, "alter", f"{col} DROP DEFAULT"))
+            else:
+                steps.append(step(new, "alter", f"{col} SET DEFAULT {a['default']}"))
+        if o.get("notnull") != a.get("notnull"):
+            if a.get("notnull"):
+                steps.append(step(new, "alter", f"{col} SET NOT NULL",
+                                  hz(HazardType.VALIDATES_CONSTRAINT, "SET NOT NULL scans the table")))
+            elif not (a.get("identity") or (o.get("identity") and a.get("identity"))):
+                steps.append(step(new, "alter", f"{col} DROP NOT NULL"))
+        steps += column_setting_steps(new, o)
+        steps += comment_steps(new, f"COLUMN {ref}.{ident(new.name)}", o.get("comment"), a.get("comment"))
+        steps += acl_steps(new, "COLUMN", ref, o.get("acl"), a.get("acl"), column=new.name)
+        return steps

@@ -1,0 +1,118 @@
+"""Shared SQL-generation helpers: steps, comments, owners and privileges."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from schema_pipeline.catalog.model import DbObject
+from schema_pipeline.catalog.names import ident, literal, qname
+from schema_pipeline.plan.model import Hazard, HazardType, Step
+
+__all__ = ["Hazard", "HazardType", "Step", "ident", "literal", "qname", "step", "comment_steps", "owner_steps",
+           "acl_steps", "default_acl", "hz"]
+
+
+def hz(kind: HazardType, message: str) -> Hazard:
+    return Hazard(kind, message)
+
+
+def step(obj: DbObject, action: str, sql: str, *hazards: Hazard, transactional: bool = True) -> Step:
+    """One step touching `obj`."""
+    return Step(
+        sql=sql.rstrip().rstrip(";") + ";",
+        object_kind=obj.kind,
+        object_name=obj.key,
+        action=action,
+        hazards=list(hazards),
+        transactional=transactional,
+    )
+
+
+def comment_steps(obj: DbObject, target: str, old: str | None, new: str | None) -> list[Step]:
+    """COMMENT ON `target` when the comment changed."""
+    if old == new:
+        return []
+    value = "NULL" if new is None else literal(new)
+    return [step(obj, "comment", f"COMMENT ON {target} IS {value}")]
+
+
+def owner_steps(obj: DbObject, target: str, old: str | None, new: str | None) -> list[Step]:
+    """ALTER ... OWNER TO when the owner changed."""
+    if old == new or new is None:
+        return []
+    # A new object's owner is part of creating it; only a change of an existing owner is a hazard.
+    hazards = [] if old is None else [hz(HazardType.AUTHZ_UPDATE, f"owner changes from {old} to {new}")]
+    return [step(obj, "owner", f"ALTER {target} OWNER TO {ident(new)}", *hazards)]
+
+
+_DEFAULTS = {
+    "TABLE": ["DELETE", "INSERT", "REFERENCES", "SELECT", "TRIGGER", "TRUNCATE", "UPDATE"],
+    "SEQUENCE": ["SELECT", "UPDATE", "USAGE"],
+    "FUNCTION": ["EXECUTE"],
+    "PROCEDURE": ["EXECUTE"],
+    "TYPE": ["USAGE"],
+    "DOMAIN": ["USAGE"],
+    "SCHEMA": ["CREATE", "USAGE"],
+}
+_PUBLIC_DEFAULTS = {"FUNCTION": ["EXECUTE"], "PROCEDURE": ["EXECUTE"], "TYPE": ["USAGE"], "DOMAIN": ["USAGE"]}
+
+
+def _q_role(role: str) -> str:
+    return role if re.fullmatch(r"[a-z_][a-z0-9_$]*", role) else ident(role)
+
+
+def default_acl(objtype: str, owner: str) -> list[str]:
+    """The aclitems PostgreSQL gives a new object of this type (as rendered by the catalog queries)."""
+    own = _q_role(owner)
+    items = [f"{own}={p}" for p in _DEFAULTS.get(objtype, [])]
+    items += [f"PUBLIC={p}" for p in _PUBLIC_DEFAULTS.get(objtype, [])]
+    return sorted(items)
+
+
+def _by_grantee(acl: Iterable[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for item in acl:
+        grantee, _, priv = item.rpartition("=")
+        out.setdefault(grantee, set()).add(priv)
+    return out
+
+
+def acl_steps(
+    obj: DbObject, objtype: str, target: str, old: list[str] | None, new: list[str] | None, column: str | None = None
+) -> list[Step]:
+    """REVOKE/GRANT so that the privileges on `target` go from `old` to `new`."""
+    old_g, new_g = _by_grantee(old or []), _by_grantee(new or [])
+    if old_g == new_g:
+        return []
+    on = f"{objtype} {target}" if objtype != "COLUMN" else f"TABLE {target}"
+    cols = f" ({ident(column)})" if column else ""
+    steps: list[Step] = []
+    hazard = hz(HazardType.AUTHZ_UPDATE, "privilege change")
+    for grantee in sorted(set(old_g) | set(new_g)):
+        if old_g.get(grantee, set()) == new_g.get(grantee, set()):
+            continue
+        if grantee in old_g:
+            steps.append(step(obj, "revoke", f"REVOKE ALL{cols} ON {on} FROM {grantee}", hazard))
+        privs = new_g.get(grantee, set())
+        plain = sorted(p for p in privs if not p.endswith("*"))
+        grantable = sorted(p[:-1] for p in privs if p.endswith("*"))
+        if plain:
+            steps.append(step(obj, "grant", f"GRANT {', '.join(p + cols for p in plain)} ON {on} TO {grantee}", hazard))
+        if grantable:
+            steps.append(step(obj, "grant", f"GRANT {', '.join(p + cols for p in grantable)} ON {on} TO {grantee} "
+                              "WITH GRANT OPTION", hazard))
+    return steps
+
+
+def create_acl_steps(obj: DbObject, objtype: str, target: str) -> list[Step]:
+    """Privileges of a newly created object, relative to PostgreSQL's defaults."""
+    owner = obj.attrs.get("owner") or ""
+    return acl_steps(obj, objtype, target, default_acl(objtype, owner), obj.attrs.get("acl"))
+
+
+def replica_identity_steps(obj: DbObject, table_ref: str, index_name: str, old: bool, new: bool) -> list[Step]:
+    """ALTER TABLE ... REPLICA IDENTITY USING INDEX when an index becomes the replica identity."""
+    if new and not old:
+        return [step(obj, "alter", f"ALTER TABLE {table_ref} REPLICA IDENTITY USING INDEX {ident(index_name)}")]
+    return []

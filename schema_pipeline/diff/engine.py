@@ -1,0 +1,190 @@
+"""Diff two catalogs into ordered steps: decide per object, propagate recreations, order by dependencies."""
+
+from __future__ import annotations
+
+import re
+
+from schema_pipeline.catalog.model import Catalog, DbObject
+from schema_pipeline.catalog.names import ident, qname
+from schema_pipeline.diff.base import DiffContext, Generator
+from schema_pipeline.diff.common import step
+from schema_pipeline.diff.graph import Node, order
+from schema_pipeline.diff.registry import GENERATORS
+from schema_pipeline.plan.model import Step
+
+# Kinds that may be dropped and created again when something they depend on changes.
+RECREATABLE = {"view", "matview", "index", "constraint", "fkey", "trigger", "policy", "function", "seqowner", "rule",
+               "statistics"}
+# Kinds that break when a column they use changes type (indexes/constraints are rebuilt by PostgreSQL).
+TYPE_SENSITIVE = {"view", "matview", "policy", "trigger", "rule", "statistics"}
+
+
+def _gen(kind: str) -> Generator:
+    return GENERATORS[kind]
+
+
+def _dependents(cat: Catalog) -> dict[str, list[str]]:
+    rev: dict[str, list[str]] = {}
+    for o in cat.objects.values():
+        for d in o.deps:
+            rev.setdefault(d, []).append(o.id)
+    return rev
+
+
+def diff_catalogs(current: Catalog, desired: Catalog) -> list[Step]:
+    """Ordered steps whose execution transforms `current` into `desired` (empty when converged)."""
+    ctx = DiffContext(current, desired)
+    cur, des = current.objects, desired.objects
+    ctx.dropped = {k for k in cur if k not in des}
+    ctx.created = {k for k in des if k not in cur}
+    alters: dict[str, list[Step]] = {}
+    for k in sorted(set(cur) & set(des)):
+        old, new = cur[k], des[k]
+        if old.content() == new.content() or _same_ignoring_position(old, new):
+            continue
+        steps = _gen(old.kind).alter(old, new, ctx)
+        if steps is None:
+            ctx.recreated.add(k)
+        elif steps:
+            alters[k] = steps
+    _propagate(ctx, alters)
+
+    nodes: list[Node] = []
+    drop_node: dict[str, int] = {}
+    create_node: dict[str, int] = {}
+
+    def add(node: Node) -> int:
+        nodes.append(node)
+        return len(nodes) - 1
+
+    # Drops, with children absorbed by their parent's DROP aliased to the parent's node.
+    for k in sorted(ctx.dropped | ctx.recreated, key=lambda k: (cur[k].parent is not None, k)):
+        o = cur[k]
+        if o.parent and ctx.gone(o.parent) and o.parent in drop_node and _gen(o.kind).absorbed_by_parent(o, ctx, "drop"):
+            drop_node[k] = drop_node[o.parent]
+            continue
+        drop_node[k] = add(Node(o.kind, k, "drop", _gen(o.kind).drop(o, ctx)))
+    for k in sorted(ctx.created | ctx.recreated, key=lambda k: (des[k].parent is not None, k)):
+        o = des[k]
+        if o.parent and ctx.new(o.parent) and o.parent in create_node and _gen(o.kind).absorbed_by_parent(o, ctx, "create"):
+            create_node[k] = create_node[o.parent]
+            continue
+        create_node[k] = add(Node(o.kind, k, "create", _gen(o.kind).create(o, ctx)))
+    for k, (drop_steps, set_steps) in _default_resets(ctx).items():
+        drop_node[k] = add(Node("column", k, "drop", drop_steps))
+        alters[k] = set_steps + alters.get(k, [])
+    for k, steps in alters.items():
+        create_node[k] = add(Node(cur[k].kind, k, "alter", steps))
+
+    edges: set[tuple[int, int]] = set()
+    for k, i in drop_node.items():
+        for d in cur[k].deps:
+            if d in drop_node:
+                edges.add((i, drop_node[d]))  # drop dependents before what they depend on
+            elif d in alters:
+                edges.add((i, create_node[d]))  # drop dependents before altering what they use
+        if k in create_node:
+            edges.add((i, create_node[k]))
+    soft = _function_body_deps(desired)
+    for k, i in create_node.items():
+        for d in list(des[k].deps) + soft.get(k, []):
+            if d in create_node:
+                edges.add((create_node[d], i))  # create what is needed first
+        if k in alters:
+            for d in cur[k].deps:
+                if cur[k].kind == "table" and d.startswith("table:") and d in drop_node:
+                    edges.add((drop_node[d], i))  # the old parent detaches its partitions when dropped
+                elif d in drop_node and d not in create_node:
+                    edges.add((i, drop_node[d]))  # stop using something before dropping it
+    ordered = order(nodes, edges)
+    return [s for n in ordered for s in n.steps]
+
+
+def _function_body_deps(cat: Catalog) -> dict[str, list[str]]:
+    """Functions whose bodies call other catalog functions by name (bodies are not in pg_depend)."""
+    funcs = [o for o in cat.objects.values() if o.kind == "function"]
+    by_name: dict[str, list[str]] = {}
+    for f in funcs:
+        by_name.setdefault(f.name.lower(), []).append(f.id)
+    out: dict[str, list[str]] = {}
+    for f in funcs:
+        body = f.attrs.get("definition", "").lower()
+        start = body.find("\nas ")
+        if start < 0:
+            continue  # SQL-standard bodies are tracked in pg_depend
+        called = {a or b for a, b in _CALL.findall(body[start:])}
+        for name in called & by_name.keys():
+            out.setdefault(f.id, []).extend(i for i in by_name[name] if i != f.id)
+    return out
+
+
+_CALL = re.compile(r'"([^"]+)"\s*\(|([a-z_][\w$]*)\s*\(')
+
+
+def _default_resets(ctx: DiffContext) -> dict[str, tuple[list[Step], list[Step]]]:
+    """Columns whose DEFAULT uses a function or sequence that is dropped: drop the default first, set it after."""
+    out: dict[str, tuple[list[Step], list[Step]]] = {}
+    for k, o in ctx.current.objects.items():
+        if o.kind != "column" or ctx.gone(k) or ctx.gone(o.parent) or k not in ctx.desired.objects:
+            continue
+        if o.attrs.get("default") is None or o.attrs.get("generated"):
+            continue
+        if not any(ctx.gone(d) and d.split(":", 1)[0] in ("function", "sequence") for d in o.deps):
+            continue
+        new = ctx.desired.objects[k]
+        table = (o.parent or ":").split(":", 1)[1]
+        schema, _, name = table.partition(".")
+        col = f"ALTER TABLE {qname(schema, name)} ALTER COLUMN {ident(o.name)}"
+        sets = [step(new, "alter", f"{col} SET DEFAULT {new.attrs['default']}")] if new.attrs.get("default") else []
+        out[k] = ([step(o, "alter", f"{col} DROP DEFAULT")], sets)
+    return out
+
+
+def _same_ignoring_position(old: DbObject, new: DbObject) -> bool:
+    a = {k: v for k, v in old.attrs.items() if k != "position"}
+    b = {k: v for k, v in new.attrs.items() if k != "position"}
+    return a == b and old.parent == new.parent
+
+
+def _propagate(ctx: DiffContext, alters: dict[str, list[Step]]) -> None:
+    """Recreate exactly the dependents that a drop, recreate or column type change requires."""
+    rev = _dependents(ctx.current)
+    cur = ctx.current.objects
+    changed = True
+    while changed:  # partitions of a dropped/recreated table go with it
+        changed = False
+        for t in [o for o in cur.values() if o.kind == "table" and o.attrs.get("partition_of")]:
+            parent = f"table:{t.attrs['partition_of']}"
+            if ctx.gone(parent) and not ctx.gone(t.id):
+                d = ctx.desired.get(t.id)
+                if d is not None and d.attrs.get("partition_of") == t.attrs["partition_of"]:
+                    ctx.recreated.add(t.id)
+                    alters.pop(t.id, None)
+                    changed = True
+    for k in list(ctx.recreated):
+        if ctx.current.objects[k].kind == "table":
+            for child in ctx.current.objects.values():
+                if child.parent == k and child.id in ctx.desired.objects:
+                    ctx.recreated.add(child.id)
+                    alters.pop(child.id, None)
+    work = list(ctx.dropped | ctx.recreated)
+    for k in ctx.invalidated:
+        for dep in rev.get(k, []):
+            o = ctx.current.objects[dep]
+            if o.kind in TYPE_SENSITIVE and dep in ctx.desired.objects and not ctx.gone(dep):
+                ctx.recreated.add(dep)
+                alters.pop(dep, None)
+                work.append(dep)
+    while work:
+        k = work.pop()
+        for dep in rev.get(k, []):
+            if ctx.gone(dep) or dep not in ctx.desired.objects:
+                continue
+            o = ctx.current.objects[dep]
+            if o.kind not in RECREATABLE:
+                continue
+            if o.attrs.get("inherited_from") and k.split(":", 1)[1] == o.attrs["inherited_from"]:
+                continue  # partition clones follow their parent constraint by themselves
+            ctx.recreated.add(dep)
+            alters.pop(dep, None)
+            work.append(dep)

@@ -1,0 +1,75 @@
+"""SQL for indexes that do not back a constraint."""
+
+from __future__ import annotations
+
+import re
+
+from schema_pipeline.catalog.model import DbObject
+from schema_pipeline.catalog.names import ident, qname
+from schema_pipeline.diff.base import DiffContext, Generator
+from schema_pipeline.diff.common import HazardType, Step, comment_steps, hz, replica_identity_steps, step
+
+
+def _table(obj: DbObject) -> str:
+    schema, _, name = (obj.parent or ":").split(":", 1)[1].partition(".")
+    return qname(schema, name)
+
+
+class IndexGenerator(Generator):
+    kind = "index"
+
+    def absorbed_by_parent(self, obj: DbObject, ctx: DiffContext, phase: str) -> bool:
+        return phase == "drop"
+
+    def create(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
+        hazards = [] if ctx.new(obj.parent) else [hz(HazardType.INDEX_BUILD, f"builds index {obj.key}")]
+        ref = qname(obj.schema, obj.name)
+        definition = obj.attrs["definition"]
+        parent_index = obj.attrs.get("attached_to")
+        if parent_index:
+            # a new partition may already have received this index from its parent
+            definition = re.sub(r"^CREATE (UNIQUE )?INDEX ", r"CREATE \1INDEX IF NOT EXISTS ", definition)
+        steps = [step(obj, "create", definition, *hazards)]
+        if parent_index:
+            pschema, _, pname = parent_index.partition(".")
+            steps.append(step(obj, "alter", f"ALTER INDEX {qname(pschema, pname)} ATTACH PARTITION {ref}"))
+        if obj.attrs.get("clustered"):
+            table = (obj.parent or ":").split(":", 1)[1].partition(".")
+            steps.append(step(obj, "alter", f"ALTER TABLE {qname(table[0], table[2])} CLUSTER ON {ident(obj.name)}"))
+        steps += comment_steps(obj, f"INDEX {ref}", None, obj.attrs.get("comment"))
+        steps += replica_identity_steps(obj, _table(obj), obj.name, False, bool(obj.attrs.get("replica_identity")))
+        return steps
+
+    def drop(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
+        parent_index = obj.attrs.get("attached_to")
+        if parent_index and ctx.gone(f"index:{parent_index}"):
+            return []  # dropped together with its parent index
+        return [step(obj, "drop", f"DROP INDEX IF EXISTS {qname(obj.schema, obj.name)}",
+                     hz(HazardType.INDEX_DROPPED, f"drops index {obj.key}"))]
+
+    def alter(self, old: DbObject, new: DbObject, ctx: DiffContext) -> list[Step] | None:
+        if old.attrs["definition"] != new.attrs["definition"]:
+            return None
+        if old.attrs.get("attached_to") != new.attrs.get("attached_to"):
+            if old.attrs.get("attached_to"):
+                table_old, table_new = ctx.current.get(old.parent or ""), ctx.desired.get(new.parent or "")
+                detached = table_old and table_new and \
+                    table_old.attrs.get("partition_of") != table_new.attrs.get("partition_of")
+                if not new.attrs.get("attached_to") and (detached or ctx.gone(f"index:{old.attrs['attached_to']}")):
+                    return []  # DETACH (or dropping the parent index) leaves it as a plain index
+                return None
+            pschema, _, pname = new.attrs["attached_to"].partition(".")
+            return [step(new, "alter", f"ALTER INDEX {qname(pschema, pname)} ATTACH PARTITION "
+                         f"{qname(new.schema, new.name)}")]
+        steps: list[Step] = []
+        if old.attrs.get("clustered") != new.attrs.get("clustered"):
+            table = (new.parent or ":").split(":", 1)[1].partition(".")
+            tref = qname(table[0], table[2])
+            sql = f"ALTER TABLE {tref} CLUSTER ON {ident(new.name)}" if new.attrs.get("clustered") else \
+                f"ALTER TABLE {tref} SET WITHOUT CLUSTER"
+            steps.append(step(new, "alter", sql))
+        steps += comment_steps(new, f"INDEX {qname(new.schema, new.name)}", old.attrs.get("comment"),
+                               new.attrs.get("comment"))
+        steps += replica_identity_steps(new, _table(new), new.name, bool(old.attrs.get("replica_identity")),
+                                        bool(new.attrs.get("replica_identity")))
+        return steps

@@ -1,0 +1,127 @@
+"""Diff engine convergence: views, enums, types, functions, triggers, policies, privileges, partitions."""
+
+from __future__ import annotations
+
+import pytest
+
+from schema_pipeline_tests.engine_harness import assert_converges
+
+ROLE = "DO $$ BEGIN CREATE ROLE sp_engine_role; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+
+CASES = {
+    "view_create": ("CREATE TABLE t (a int);", "CREATE TABLE t (a int); CREATE VIEW v AS SELECT a FROM t;"),
+    "view_extend": ("CREATE TABLE t (a int, b int); CREATE VIEW v AS SELECT a FROM t;",
+                    "CREATE TABLE t (a int, b int); CREATE VIEW v AS SELECT a, b FROM t;"),
+    "view_incompatible": ("CREATE TABLE t (a int, b int); CREATE VIEW v AS SELECT a, b FROM t;",
+                          "CREATE TABLE t (a int, b int); CREATE VIEW v AS SELECT b FROM t;"),
+    "view_over_type_change": ("CREATE TABLE t (a int); CREATE VIEW v AS SELECT a FROM t; "
+                              "CREATE VIEW w AS SELECT * FROM v;",
+                              "CREATE TABLE t (a bigint); CREATE VIEW v AS SELECT a FROM t; "
+                              "CREATE VIEW w AS SELECT * FROM v;"),
+    "view_check_option": ("CREATE TABLE t (a int);",
+                          "CREATE TABLE t (a int); CREATE VIEW v WITH (security_barrier) AS SELECT a FROM t "
+                          "WHERE a > 0 WITH CHECK OPTION;"),
+    "matview": ("CREATE TABLE t (a int);", "CREATE TABLE t (a int); CREATE MATERIALIZED VIEW m AS SELECT a FROM t; "
+                "CREATE INDEX mi ON m (a);"),
+    "matview_change": ("CREATE TABLE t (a int, b int); CREATE MATERIALIZED VIEW m AS SELECT a FROM t;",
+                       "CREATE TABLE t (a int, b int); CREATE MATERIALIZED VIEW m AS SELECT b FROM t;"),
+    "enum_add": ("CREATE TYPE e AS ENUM ('a', 'c');", "CREATE TYPE e AS ENUM ('z', 'a', 'b', 'c', 'd');"),
+    "enum_remove": ("CREATE TYPE e AS ENUM ('a', 'b', 'c'); CREATE TABLE t (x e DEFAULT 'a', y e[]);",
+                    "CREATE TYPE e AS ENUM ('c', 'a'); CREATE TABLE t (x e DEFAULT 'a', y e[]);"),
+    "enum_remove_with_users": ("CREATE TYPE e AS ENUM ('a', 'b'); CREATE TABLE t (x e); "
+                               "CREATE VIEW v AS SELECT x FROM t; CREATE FUNCTION f(e) RETURNS int LANGUAGE sql "
+                               "AS 'SELECT 1';",
+                               "CREATE TYPE e AS ENUM ('b', 'c'); CREATE TABLE t (x e); "
+                               "CREATE VIEW v AS SELECT x FROM t; CREATE FUNCTION f(e) RETURNS int LANGUAGE sql "
+                               "AS 'SELECT 1';"),
+    "domain": ("CREATE DOMAIN d AS int;",
+               "CREATE DOMAIN d AS int DEFAULT 3 NOT NULL CONSTRAINT pos CHECK (VALUE > 0);"),
+    "composite": ("CREATE TYPE c AS (a int, b text);", "CREATE TYPE c AS (a bigint, d text);"),
+    "function_body": ("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';",
+                      "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 2';"),
+    "function_result": ("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';",
+                        "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS 'SELECT 1::text';"),
+    "aggregate": ("", "CREATE FUNCTION acc(int, int) RETURNS int LANGUAGE sql AS 'SELECT $1 + $2'; "
+                  "CREATE AGGREGATE mysum(int) (SFUNC = acc, STYPE = int, INITCOND = '0'); "
+                  "COMMENT ON AGGREGATE mysum(int) IS 'sum';"),
+    "aggregate_change": ("CREATE FUNCTION acc(int, int) RETURNS int LANGUAGE sql AS 'SELECT $1 + $2'; "
+                         "CREATE AGGREGATE mysum(int) (SFUNC = acc, STYPE = int, INITCOND = '0');",
+                         "CREATE FUNCTION acc(int, int) RETURNS int LANGUAGE sql AS 'SELECT $1 + $2'; "
+                         "CREATE AGGREGATE mysum(int) (SFUNC = acc, STYPE = int, INITCOND = '10');"),
+    "function_recreated_under_default": (
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'; CREATE TABLE t (a bigint DEFAULT f());",
+        "CREATE FUNCTION f() RETURNS bigint LANGUAGE sql AS 'SELECT 1'; CREATE TABLE t (a bigint DEFAULT f());"),
+    "function_recreated_under_view_and_check": (
+        "CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x'; "
+        "CREATE TABLE t (a int CONSTRAINT c CHECK (f(a) > 0)); CREATE INDEX ti ON t (f(a)); "
+        "CREATE VIEW v AS SELECT f(a) AS fa FROM t;",
+        "CREATE FUNCTION f(x int) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT x::bigint'; "
+        "CREATE TABLE t (a int CONSTRAINT c CHECK (f(a) > 0)); CREATE INDEX ti ON t (f(a)); "
+        "CREATE VIEW v AS SELECT f(a) AS fa FROM t;"),
+    "procedure": ("", "CREATE PROCEDURE p(a int) LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;"),
+    "function_default_dep": ("", "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'; "
+                             "CREATE TABLE t (a int DEFAULT f() CHECK (a > 0));"),
+    "trigger": ("CREATE TABLE t (a int); CREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RETURN NEW; END $$;",
+                "CREATE TABLE t (a int); CREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RETURN NEW; END $$; CREATE TRIGGER tr BEFORE INSERT OR UPDATE OF a ON t FOR EACH ROW "
+                "WHEN (NEW.a > 0) EXECUTE FUNCTION tf();"),
+    "rls_policy": ("CREATE TABLE t (a int);",
+                   ROLE + "CREATE TABLE t (a int); ALTER TABLE t ENABLE ROW LEVEL SECURITY; "
+                   "ALTER TABLE t FORCE ROW LEVEL SECURITY; CREATE POLICY p ON t AS RESTRICTIVE FOR SELECT "
+                   "TO sp_engine_role USING (a > 0);"),
+    "grants": (ROLE + "CREATE TABLE t (a int, b int); CREATE SEQUENCE s;",
+               ROLE + "CREATE TABLE t (a int, b int); CREATE SEQUENCE s; GRANT SELECT, INSERT ON t TO sp_engine_role;"
+               "GRANT UPDATE (b) ON t TO sp_engine_role; GRANT USAGE ON SEQUENCE s TO sp_engine_role WITH GRANT OPTION;"
+               "REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;"),
+    "revoke": (ROLE + "CREATE TABLE t (a int); GRANT ALL ON t TO sp_engine_role;", ROLE + "CREATE TABLE t (a int);"),
+    "owner": (ROLE + "CREATE TABLE t (a int);", ROLE + "CREATE TABLE t (a int); ALTER TABLE t OWNER TO sp_engine_role;"),
+    "partitions": ("", "CREATE TABLE p (a int, b text) PARTITION BY RANGE (a); "
+                   "CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10); CREATE INDEX pi ON p (b);"),
+    "partition_attach": ("CREATE TABLE p (a int) PARTITION BY LIST (a); CREATE TABLE p1 (a int);",
+                         "CREATE TABLE p (a int) PARTITION BY LIST (a); CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);"),
+    "partitioned_index": ("CREATE TABLE p (a int, b text) PARTITION BY LIST (b); "
+                          "CREATE TABLE p1 PARTITION OF p FOR VALUES IN ('x');",
+                          "CREATE TABLE p (a int, b text) PARTITION BY LIST (b); "
+                          "CREATE TABLE p1 PARTITION OF p FOR VALUES IN ('x'); CREATE INDEX pa ON p (a);"),
+    "partition_key_change": ("CREATE TABLE p (a int, b text) PARTITION BY LIST (b); "
+                             "CREATE TABLE p1 PARTITION OF p FOR VALUES IN ('x');",
+                             "CREATE TABLE p (a int, b text) PARTITION BY RANGE (a); "
+                             "CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (5);"),
+    "replica_identity_index": ("CREATE TABLE t (a int NOT NULL); CREATE UNIQUE INDEX ti ON t (a);",
+                               "CREATE TABLE t (a int NOT NULL); CREATE UNIQUE INDEX ti ON t (a); "
+                               "ALTER TABLE t REPLICA IDENTITY USING INDEX ti;"),
+    "function_calls_function": ("", "CREATE FUNCTION b_inner(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1'; "
+                                "CREATE FUNCTION a_outer(x int) RETURNS int LANGUAGE sql AS 'SELECT b_inner(x) * 2';"),
+    "constraint_trigger": ("CREATE TABLE t (a int); CREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN RETURN NEW; END $$; CREATE TRIGGER tr AFTER UPDATE ON t FOR EACH ROW "
+                           "EXECUTE FUNCTION tf();",
+                           "CREATE TABLE t (a int); CREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN RETURN NEW; END $$; CREATE CONSTRAINT TRIGGER tr AFTER UPDATE ON t "
+                           "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tf();"),
+    "mutual_fk_drop": ("CREATE TABLE a (id int PRIMARY KEY, b_id int); CREATE TABLE b (id int PRIMARY KEY, "
+                       "a_id int REFERENCES a); ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b;", ""),
+    "inherit_local_column": ("CREATE TABLE base (c timestamp, e int); CREATE TABLE a (x int) INHERITS (base);",
+                             "CREATE TABLE base (c timestamp); CREATE TABLE a (x int, e int) INHERITS (base);"),
+    "default_privileges": (ROLE, ROLE + "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO sp_engine_role; "
+                           "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE ON SEQUENCES TO sp_engine_role; "
+                           "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;"),
+    "default_privileges_drop": (ROLE + "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO sp_engine_role; "
+                                "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE ON SEQUENCES TO sp_engine_role;",
+                                ROLE),
+    "rule": ("CREATE TABLE t (a int); CREATE TABLE log (a int);",
+             "CREATE TABLE t (a int); CREATE TABLE log (a int); "
+             "CREATE RULE r AS ON INSERT TO t DO ALSO INSERT INTO log VALUES (NEW.a);"),
+    "statistics": ("CREATE TABLE t (a int, b int);",
+                   "CREATE TABLE t (a int, b int); CREATE STATISTICS st (dependencies) ON a, b FROM t;"),
+    "extension": ("", "CREATE EXTENSION hstore; CREATE TABLE t (h hstore);"),
+    "extension_drop": ("CREATE EXTENSION hstore; CREATE TABLE t (h hstore, a int);", "CREATE TABLE t (a int);"),
+    "collation": ("", "CREATE COLLATION c1 (provider = icu, locale = 'en-u-kn-true'); "
+                  "CREATE TABLE t (a text COLLATE c1);"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_converges(make_db, name):
+    from_sql, to_sql = CASES[name]
+    assert_converges(make_db, from_sql, to_sql)
