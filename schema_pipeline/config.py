@@ -1,8 +1,8 @@
 """Project configuration: one YAML file (`schema_pipeline.yaml`) plus environment variables.
 
 The file says *where* things are (state files, git repository, environments in promotion
-order); secrets never live in it. Each environment names the environment variable that
-holds its database URL (`database_url_env`). Zero configuration works: the defaults are
+order); secrets never live in it. Each environment names the environment variable(s) that
+hold its database URL(s) (`database_url_env`, `database_urls_env`) or uses `backend: bytebase`. Zero configuration works: the defaults are
 the `schemas/` directory of this checkout and the environments `test` and `prod`.
 See docs/configuration.md for every key.
 """
@@ -38,9 +38,13 @@ HAZARD_NAMES = (
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_KEYS = {"state", "git", "environments", "owners", "review"}
-_GIT_KEYS = {"repo", "branch"}
+_GIT_KEYS = {"repo", "branch", "review_branches"}
+_GITHUB_KEYS = {"token_env", "repo", "api_url", "context"}
+DEFAULT_MAX_PARALLEL = 4
 _ENV_KEYS = {
     "database_url_env",
+    "database_urls_env",
+    "max_parallel",
     "plan_database_url_env",
     "backend",
     "drift_cron",
@@ -56,20 +60,50 @@ class GitConfig:
 
     repo: str
     branch: str = "main"
+    # Globs of other branches whose new heads get a review-only run (the main branch never does).
+    review_branches: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class GitHubConfig:
+    """Where branch reviews are reported: sticky PR comment + commit status (`review.github`)."""
+
+    token_env: str = "GITHUB_TOKEN"
+    repo: str | None = None  # owner/name; default $GITHUB_REPOSITORY
+    api_url: str | None = None  # default $GITHUB_API_URL or https://api.github.com
+    context: str = "schema-pipeline/review"
 
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
-    """One target environment. `database_url_env` is the NAME of the variable holding the URL."""
+    """One target environment. `database_url_env` is the NAME of the variable holding the URL.
+
+    An environment of several databases lists more names (`database_url_envs`, the first one is
+    `database_url_env`) or names one variable holding several URLs (`database_urls_env`).
+    """
 
     name: str
     database_url_env: str
     plan_database_url_env: str | None = None
+    database_url_envs: tuple[str, ...] = ()
+    database_urls_env: str | None = None
+    max_parallel: int = DEFAULT_MAX_PARALLEL
     backend: str = "native"
     drift_cron: str = DEFAULT_DRIFT_CRON
     allow_hazards: tuple[str, ...] = ()
     include_schemas: tuple[str, ...] | None = None
     exclude_schemas: tuple[str, ...] | None = None
+
+    def url_sources(self) -> list[tuple[str, bool]]:
+        """(variable name, holds several URLs) for every variable naming this environment's databases."""
+        if self.database_urls_env:
+            return [(self.database_urls_env, True)]
+        return [(name, False) for name in (self.database_url_envs or (self.database_url_env,))]
+
+    @property
+    def multi_target(self) -> bool:
+        """True when the environment may hold more than one database."""
+        return len(self.url_sources()) > 1 or bool(self.database_urls_env)
 
     @property
     def allows_all_hazards(self) -> bool:
@@ -105,6 +139,11 @@ class ProjectConfig:
     # The `review` section: rule levels / naming (ReviewConfig.from_dict) and `ai` (AIReviewConfig).
     review: dict[str, Any] = field(default_factory=dict)
     ai: dict[str, Any] | None = None
+    github: GitHubConfig | None = None
+
+    def backend_envs(self, backend: str) -> list[EnvironmentConfig]:
+        """The environments released through `backend` (native or bytebase)."""
+        return [e for e in self.environments if e.backend == backend]
 
     def review_config(self):
         """The rule engine's ReviewConfig."""
@@ -202,18 +241,20 @@ def parse_config(raw: Any, *, file: Path) -> ProjectConfig:
     if not is_remote_repo(repo):
         repo = str((root / Path(repo).expanduser()).resolve())
     branch = _string(git_raw.get("branch", "main"), where, "git.branch")
+    review_branches = tuple(_string_list(git_raw.get("review_branches", ["*"]), where, "git.review_branches"))
 
     envs_raw = raw.get("environments")
     environments = default_environments() if envs_raw is None else _parse_environments(envs_raw, where)
 
     owners_raw = raw.get("owners", ["team:data-platform"])
     owners = tuple(_string_list(owners_raw, where, "owners"))
-    review, ai = _parse_review(raw.get("review"), where)
+    review, ai, github = _parse_review(raw.get("review"), where)
     return ProjectConfig(
         root=root,
         source=file,
         state=state.strip(),
-        git=GitConfig(repo=repo, branch=branch),
+        git=GitConfig(repo=repo, branch=branch, review_branches=review_branches),
+        github=github,
         environments=environments,
         owners=owners,
         review=review,
@@ -221,16 +262,19 @@ def parse_config(raw: Any, *, file: Path) -> ProjectConfig:
     )
 
 
-def _parse_review(value: Any, where: _Where) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _parse_review(
+    value: Any, where: _Where
+) -> tuple[dict[str, Any], dict[str, Any] | None, GitHubConfig | None]:
     """Validate the `review` section with the review package's own parsers."""
     from schema_pipeline.review import ReviewConfig
     from schema_pipeline.review.ai import AIReviewConfig
 
     if value is None:
-        return {}, None
+        return {}, None, None
     if not isinstance(value, dict):
-        raise where.error("review", "must be a mapping (rules, naming, max_identifier_bytes, ai)")
-    review = {k: v for k, v in value.items() if k != "ai"}
+        raise where.error("review", "must be a mapping (rules, naming, max_identifier_bytes, ai, github)")
+    github = _parse_github(value.get("github"), where)
+    review = {k: v for k, v in value.items() if k not in ("ai", "github")}
     for levels_key in ("rules", "levels"):
         if isinstance(review.get(levels_key), dict):  # YAML 1.1 reads a bare `off` as False
             review[levels_key] = {k: ("off" if v is False else v) for k, v in review[levels_key].items()}
@@ -247,7 +291,36 @@ def _parse_review(value: Any, where: _Where) -> tuple[dict[str, Any], dict[str, 
             AIReviewConfig.from_dict(ai)
         except (ConfigError, TypeError, ValueError) as exc:
             raise where.error("review.ai", str(exc)) from None
-    return review, ai
+    return review, ai, github
+
+
+def _parse_github(value: Any, where: _Where) -> GitHubConfig | None:
+    """`review.github`: the token's variable NAME, the repository, the API URL, the status context."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise where.error("review.github", "must be a mapping (token_env, repo, api_url, context)")
+    _no_unknown(value, _GITHUB_KEYS, where, "review.github")
+    token_env = _string(value.get("token_env", "GITHUB_TOKEN"), where, "review.github.token_env")
+    if not _ENV_VAR_NAME.match(token_env):
+        raise where.error(
+            "review.github.token_env", "must be the NAME of an environment variable (never the token)"
+        )
+    repo = value.get("repo")
+    if repo is not None and not re.match(
+        r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", _string(repo, where, "review.github.repo")
+    ):
+        raise where.error("review.github.repo", "must be 'owner/name'")
+    api_url = value.get("api_url")
+    if api_url is not None and not re.match(r"^https?://", _string(api_url, where, "review.github.api_url")):
+        raise where.error("review.github.api_url", "must be an http(s) URL")
+    context = _string(value.get("context", "schema-pipeline/review"), where, "review.github.context")
+    return GitHubConfig(
+        token_env=token_env,
+        repo=repo.strip() if repo else None,
+        api_url=api_url.strip() if api_url else None,
+        context=context,
+    )
 
 
 def _parse_environments(envs_raw: Any, where: _Where) -> tuple[EnvironmentConfig, ...]:
@@ -280,14 +353,11 @@ def _parse_environment(name: str, body: Any, where: _Where, key: str) -> Environ
     if not isinstance(body, dict):
         raise where.error(key, "must be a mapping of settings")
     _no_unknown(body, _ENV_KEYS, where, key)
-    url_env = _string(
-        body.get("database_url_env", f"SCHEMA_PIPELINE_{name.upper()}_URL"), where, f"{key}.database_url_env"
-    )
-    if not _ENV_VAR_NAME.match(url_env):
-        raise where.error(
-            f"{key}.database_url_env",
-            "must be the NAME of an environment variable (the URL itself never goes in this file)",
-        )
+    url_envs, urls_env = _parse_url_vars(name, body, where, key)
+    url_env = url_envs[0] if url_envs else urls_env
+    max_parallel = body.get("max_parallel", DEFAULT_MAX_PARALLEL)
+    if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or not 1 <= max_parallel <= 64:
+        raise where.error(f"{key}.max_parallel", "must be an integer from 1 to 64")
     plan_env = body.get("plan_database_url_env")
     if plan_env is not None:
         plan_env = _string(plan_env, where, f"{key}.plan_database_url_env")
@@ -296,9 +366,9 @@ def _parse_environment(name: str, body: Any, where: _Where, key: str) -> Environ
     backend = _string(body.get("backend", "native"), where, f"{key}.backend")
     if backend not in BACKENDS:
         raise where.error(f"{key}.backend", f"must be one of {', '.join(BACKENDS)}")
-    if backend == "bytebase":
+    if backend == "bytebase" and (urls_env or len(url_envs) > 1):
         raise where.error(
-            f"{key}.backend", "the bytebase backend is reserved and not available yet; use native"
+            f"{key}.backend", "a bytebase environment lists its databases in BYTEBASE_TARGETS, not here"
         )
     cron = _string(body.get("drift_cron", DEFAULT_DRIFT_CRON), where, f"{key}.drift_cron")
     if not _valid_cron(cron):
@@ -317,6 +387,9 @@ def _parse_environment(name: str, body: Any, where: _Where, key: str) -> Environ
         name=name,
         database_url_env=url_env,
         plan_database_url_env=plan_env,
+        database_url_envs=tuple(url_envs) if len(url_envs) > 1 else (),
+        database_urls_env=urls_env,
+        max_parallel=max_parallel,
         backend=backend,
         drift_cron=cron,
         allow_hazards=tuple(hazards),
@@ -327,6 +400,33 @@ def _parse_environment(name: str, body: Any, where: _Where, key: str) -> Environ
         if exclude is not None
         else None,
     )
+
+
+def _parse_url_vars(name: str, body: dict, where: _Where, key: str) -> tuple[list[str], str | None]:
+    """`database_url_env` (a name or a list of names) or `database_urls_env` (one name, many URLs)."""
+    if "database_urls_env" in body:
+        if "database_url_env" in body:
+            raise where.error(f"{key}.database_urls_env", "use either database_url_env or database_urls_env")
+        urls_env = _string(body["database_urls_env"], where, f"{key}.database_urls_env")
+        if not _ENV_VAR_NAME.match(urls_env):
+            raise where.error(
+                f"{key}.database_urls_env",
+                "must be the NAME of an environment variable (the URLs themselves never go in this file)",
+            )
+        return [], urls_env
+    raw = body.get("database_url_env", f"SCHEMA_PIPELINE_{name.upper()}_URL")
+    names = _string_list(raw, where, f"{key}.database_url_env")
+    if not names:
+        raise where.error(f"{key}.database_url_env", "must name at least one environment variable")
+    for var in names:
+        if not _ENV_VAR_NAME.match(var):
+            raise where.error(
+                f"{key}.database_url_env",
+                "must be the NAME of an environment variable (the URL itself never goes in this file)",
+            )
+    if len(set(names)) != len(names):
+        raise where.error(f"{key}.database_url_env", "lists a variable twice")
+    return names, None
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,20 @@ class GitRepo:
             raise GitError(f"branch {branch!r} not found (or has no commits) in {self.repo}")
         return out.strip()
 
+    def branch_heads(self) -> dict[str, str]:
+        """Every branch and its head commit. Cheap: `for-each-ref` locally, `ls-remote --heads` for a URL."""
+        if self.remote:
+            out = self._run(["ls-remote", "--heads", "--", self.repo], in_repo=False)
+        else:
+            out = self._run(["for-each-ref", "--format=%(objectname)\t%(refname)", "refs/heads"])
+        heads: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            ref, sha = ref.strip(), sha.strip()
+            if ref.startswith("refs/heads/") and _SHA.match(sha):
+                heads[ref[len("refs/heads/") :]] = sha
+        return heads
+
     def resolve(self, ref: str) -> str:
         """Full SHA of a commit-ish (SHA, abbreviated SHA, branch or tag)."""
         ref = ref.strip()

@@ -109,7 +109,19 @@ def test_environments_as_a_list(tmp_path: Path) -> None:
             "NAME of an environment variable",
         ),
         ("environments: {prod: {backend: liquibase}}\n", "environments.prod.backend", "native, bytebase"),
-        ("environments: {prod: {backend: bytebase}}\n", "environments.prod.backend", "reserved"),
+        (
+            "environments: {prod: {backend: bytebase, database_urls_env: X}}\n",
+            "environments.prod.backend",
+            "BYTEBASE_TARGETS",
+        ),
+        ("environments: {prod: {max_parallel: 0}}\n", "environments.prod.max_parallel", "1 to 64"),
+        (
+            "environments: {prod: {database_url_env: A, database_urls_env: B}}\n",
+            "environments.prod.database_urls_env",
+            "either",
+        ),
+        ("review: {github: {token_env: ghp_abc-def}}\n", "review.github.token_env", "NAME"),
+        ("git: {review_branches: 3}\n", "git.review_branches", "list of strings"),
         ("environments: {prod: {drift_cron: hourly}}\n", "environments.prod.drift_cron", "cron"),
         (
             "environments: {prod: {allow_hazards: [DROP_EVERYTHING]}}\n",
@@ -166,3 +178,27 @@ def test_review_section_is_validated_by_the_review_package(tmp_path: Path, monke
             load_config(write(tmp_path, text))
         assert f"(key `{key}`)" in str(err.value)
         assert "sk-123" not in str(err.value)
+
+
+def test_bytebase_multi_database_branch_and_github_keys(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            "git: {review_branches: ['feature/*', 'fix-*']}\n"
+            "environments:\n"
+            "  test: {database_url_env: [T1, T2, T3], max_parallel: 2}\n"
+            "  shards: {database_urls_env: SHARD_URLS}\n"
+            "  prod: {backend: bytebase}\n"
+            "review: {github: {token_env: GH_TOKEN, repo: acme/schemas}}\n",
+        )
+    )
+    test, shards, prod = cfg.environments
+    assert test.database_url_env == "T1" and test.database_url_envs == ("T1", "T2", "T3")
+    assert test.url_sources() == [("T1", False), ("T2", False), ("T3", False)] and test.max_parallel == 2
+    assert shards.url_sources() == [("SHARD_URLS", True)] and shards.multi_target
+    assert prod.backend == "bytebase" and not prod.multi_target and prod.max_parallel == 4
+    assert cfg.git.review_branches == ("feature/*", "fix-*")
+    assert cfg.github is not None and cfg.github.token_env == "GH_TOKEN" and cfg.github.repo == "acme/schemas"
+    assert [e.name for e in cfg.backend_envs("bytebase")] == ["prod"]
+    default = load_config(write(tmp_path, "state: schemas\n"))
+    assert default.git.review_branches == ("*",) and default.github is None

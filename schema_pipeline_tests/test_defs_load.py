@@ -62,8 +62,7 @@ def test_jobs_sensor_and_schedule(tmp_path: Path) -> None:
     assert schedule.cron_schedule == "0 * * * *"
     assert schedule.job_name == "drift_checks"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    with dg.instance_for_test() as instance:
-        ctx = dg.build_schedule_context(instance=instance)
+    with dg.instance_for_test() as instance, dg.build_schedule_context(instance=instance) as ctx:
         assert len(schedule.evaluate_tick(ctx).run_requests) == 1
 
 
@@ -119,6 +118,35 @@ def test_database_urls_are_bound_through_env_vars(tmp_path: Path, monkeypatch) -
     assert resources["db_prod"].display() == "(unset: SCHEMA_PIPELINE_PROD_URL)"
     with pytest.raises(dg.Failure, match="set the environment variable SCHEMA_PIPELINE_PROD_URL"):
         resources["db_prod"].url()
+
+
+def test_bytebase_multi_database_and_github_environments_load(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BYTEBASE_SERVICE_ACCOUNT_SECRET", "bb-secret")
+    monkeypatch.setenv("GH_TOKEN", "ghs_x")
+    monkeypatch.setenv("SHARDS", "postgresql://u:pw@a/db1 postgresql://u:pw@b/db2")
+    cfg = parse_config(
+        {
+            "git": {"repo": str(tmp_path)},
+            "environments": {
+                "test": {"database_url_env": ["T1", "T2"]},
+                "shards": {"database_urls_env": "SHARDS"},
+                "prod": {"backend": "bytebase"},
+            },
+            "review": {"github": {"token_env": "GH_TOKEN", "repo": "acme/schemas"}},
+        },
+        file=tmp_path / "schema_pipeline.yaml",
+    )
+    defs = build_definitions(cfg)
+    dg.Definitions.validate_loadable(defs)
+    resources = build_resources(cfg)
+    assert {"db_test", "db_test_2", "db_shards", "db_prod", "bytebase", "github"} <= set(resources)
+    assert resources["db_test_2"].database_url_env == "T2"
+    assert resources["bytebase"].service_account_secret.env_var_name == "BYTEBASE_SERVICE_ACCOUNT_SECRET"
+    assert resources["github"].token.env_var_name == "GH_TOKEN"
+    assert {s.name for s in defs.sensors} == {"schema_commit_sensor", "schema_branch_review_sensor"}
+    by_key = {a.key: a for a in defs.assets}
+    assert by_key[PROD].required_resource_keys - {"io_manager"} == {"bytebase", "git"}
+    assert by_key[TEST].required_resource_keys - {"io_manager"} == {"git", "db_test", "db_test_2"}
 
 
 def test_nothing_outside_the_dagster_layer_imports_dagster() -> None:

@@ -21,8 +21,8 @@ def cfg(temp_repo: TempRepo, tmp_path: Path) -> ProjectConfig:  # noqa: F811
 def tick(defs: dg.Definitions, cfg: ProjectConfig, instance: dg.DagsterInstance, cursor: str | None):
     sensor = defs.resolve_sensor_def("schema_commit_sensor")
     git = GitRepoResource(repo=cfg.git.repo, branch=cfg.git.branch, state_path=cfg.state)
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"git": git})
-    return sensor.evaluate_tick(ctx)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"git": git}) as ctx:
+        return sensor.evaluate_tick(ctx)
 
 
 def test_new_commit_requests_one_run_keyed_by_sha(temp_repo: TempRepo, cfg: ProjectConfig) -> None:  # noqa: F811

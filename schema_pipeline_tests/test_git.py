@@ -131,3 +131,15 @@ def test_helpers() -> None:
     assert safe_repo_name("https://user:s3cret@example.com/x.git") == "https://example.com/x.git"
     assert pathspec("schemas/") == "schemas"
     assert pathspec("db/**/*.sql") == ":(glob)db/**/*.sql"
+
+
+def test_branch_heads_local_and_remote(temp_repo: TempRepo, tmp_path: Path, monkeypatch) -> None:
+    main = temp_repo.commit_sample()
+    temp_repo.git("checkout", "-q", "-b", "feature/x")
+    feature = temp_repo.commit({"schemas/04_x.sql": "CREATE TABLE public.x (id bigint PRIMARY KEY);\n"})
+    temp_repo.git("checkout", "-q", "main")
+    assert GitRepo(str(temp_repo.path)).branch_heads() == {"main": main, "feature/x": feature}
+    monkeypatch.setenv("SCHEMA_PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
+    remote = GitRepo(f"file://{temp_repo.path}")
+    assert remote.branch_heads() == {"main": main, "feature/x": feature}
+    assert not (tmp_path / "cache").exists()  # ls-remote only: no mirror for polling

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -20,11 +21,17 @@ from schema_pipeline.state import count_by_kind, load_state, object_inventory
 STATE_KEY = dg.AssetKey(["schema", "state"])
 REVIEW_KEY = dg.AssetKey(["schema", "review"])
 COMMIT_TAG = "schema/commit"
+BRANCH_TAG = "schema/branch"  # set on review-only runs of other branches (never released)
 ENV_TAG = "schema/env"
 KINDS = {"postgres", "sql"}
 NO_ERROR_FINDINGS = "no_error_findings"
 CONVERGED = "converged"
 NO_DRIFT = "no_drift"
+
+
+def event_tag_value(text: str) -> str:
+    """A value allowed in an asset-event tag (letters, digits, `_-.`, at most 63 characters)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:63] or "-"
 
 
 def release_key(env: EnvironmentConfig | str) -> dg.AssetKey:
@@ -132,14 +139,16 @@ def latest_commit(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
 
 def upstream_commit(context: dg.AssetExecutionContext, key: dg.AssetKey = STATE_KEY) -> str:
     """The commit of `key` materialized in this run (so concurrent runs never mix commits),
-    else of its latest materialization; a Failure when it was never materialized."""
-    records = context.instance.fetch_materializations(key, limit=25).records
+    else of its latest materialization that is not a review of another branch; a Failure when
+    there is none."""
+    records = context.instance.fetch_materializations(key, limit=50).records
     for record in records:
         if record.run_id == context.run.run_id:
             sha = materialization_tag(record.event_log_entry)
             if sha:
                 return sha
-    sha = materialization_tag(records[0].event_log_entry) if records else None
+    mainline = [r for r in records if not materialization_tag(r.event_log_entry, BRANCH_TAG)]
+    sha = materialization_tag(mainline[0].event_log_entry) if mainline else None
     if not sha:
         raise dg.Failure(f"{key.to_user_string()} has never been materialized; materialize it first")
     return sha

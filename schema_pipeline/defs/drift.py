@@ -10,6 +10,7 @@ import dagster as dg
 
 from schema_pipeline import engine
 from schema_pipeline.config import EnvironmentConfig, ProjectConfig
+from schema_pipeline.defs.backends import bytebase_drift
 from schema_pipeline.defs.common import (
     NO_DRIFT,
     catalog_diff_markdown,
@@ -20,7 +21,8 @@ from schema_pipeline.defs.common import (
     sql_markdown,
     state_at,
 )
-from schema_pipeline.defs.resources import GitRepoResource, PostgresTarget, resource_key
+from schema_pipeline.defs.resources import GitRepoResource, PostgresTarget, resource_keys
+from schema_pipeline.defs.targets import TargetRun, env_targets, env_urls, run_each, targets_table
 from schema_pipeline.errors import SchemaPipelineError
 from schema_pipeline.git import GitError
 from schema_pipeline.plan.render import render_human, render_sql
@@ -31,14 +33,15 @@ DRIFT_JOB = "drift_checks"
 def build_drift_check(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.AssetChecksDefinition:
     """`release/<env>:no_drift`."""
     key = release_key(env)
-    db_key = resource_key(env)
     severity = dg.AssetCheckSeverity.WARN if cfg.previous(env) is None else dg.AssetCheckSeverity.ERROR
 
     @dg.asset_check(
         asset=key,
         name=NO_DRIFT,
         blocking=False,
-        required_resource_keys={db_key, "git"},
+        required_resource_keys={"git", "bytebase"}
+        if env.backend == "bytebase"
+        else {"git", *resource_keys(env)},
         description=(
             f"The live `{env.name}` database still matches the state last released to it "
             f"(failure severity {severity.value}); the metadata shows the diff and the correction SQL."
@@ -46,7 +49,6 @@ def build_drift_check(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.AssetChe
     )
     def no_drift(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         git: GitRepoResource = context.resources.git
-        target: PostgresTarget = getattr(context.resources, db_key)
         event = latest_materialization(context.instance, key)
         sha = materialization_tag(event)
         if not sha:
@@ -55,7 +57,13 @@ def build_drift_check(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.AssetChe
                 description=f"{env.name} has not been released by the pipeline yet; nothing to compare",
                 metadata={"environment": env.name},
             )
-        url = target.url()
+        if env.backend == "bytebase":
+            return _bytebase_no_drift(context, git, env, sha, severity)
+        urls = env_urls(context.resources, env)
+        if len(urls) > 1:
+            return _multi_no_drift(context, git, env, sha, severity, urls)
+        target: PostgresTarget = env_targets(context.resources, env)[0]
+        url = urls[0]
         try:
             with state_at(git.get_client(), git.state_path, sha) as state:
                 result = engine.drift(url, state, scope=env.scope(), plan_db_url=target.plan_database_url)
@@ -93,6 +101,95 @@ def build_drift_check(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.AssetChe
         )
 
     return no_drift
+
+
+def _bytebase_no_drift(
+    context: dg.AssetCheckExecutionContext,
+    git: GitRepoResource,
+    env: EnvironmentConfig,
+    sha: str,
+    severity: dg.AssetCheckSeverity,
+) -> dg.AssetCheckResult:
+    """Drift through Bytebase: sync each database, then diffSchema against the released state."""
+    outcome, clean = bytebase_drift(context, git, env, sha)
+    drifted = [db for db, diff in outcome.per_target.items() if diff.strip()]
+    metadata: dict = {
+        "environment": env.name,
+        "backend": "bytebase",
+        "database": ", ".join(outcome.per_target),
+        "released_commit": dg.MetadataValue.text(sha),
+        "drifted_databases": len(drifted),
+    }
+    if not outcome.has_drift:
+        return dg.AssetCheckResult(
+            passed=True,
+            description=f"{env.name} matches commit {sha[:12]} (Bytebase diffSchema)",
+            metadata=metadata,
+        )
+    context.log.warning(f"{env.name} drifted from {sha[:12]} on {len(drifted)} database(s)")
+    metadata["correction_sql"] = dg.MetadataValue.md(sql_markdown(clean(outcome.diff)))
+    metadata["diff"] = metadata["correction_sql"]
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=severity,
+        description=f"{env.name} differs from the state released at {sha[:12]} on {', '.join(drifted)}",
+        metadata=metadata,
+    )
+
+
+def _multi_no_drift(
+    context: dg.AssetCheckExecutionContext,
+    git: GitRepoResource,
+    env: EnvironmentConfig,
+    sha: str,
+    severity: dg.AssetCheckSeverity,
+    urls: list[str],
+) -> dg.AssetCheckResult:
+    """Drift over every database of the environment, `max_parallel` at a time; all are reported."""
+    plan_db = env_targets(context.resources, env)[0].plan_database_url
+
+    def check(url: str) -> tuple[object, int]:
+        result = engine.drift(url, state, scope=env.scope(), plan_db_url=plan_db)
+        return result, len(result.plan.steps)
+
+    try:
+        with state_at(git.get_client(), git.state_path, sha) as state:
+            runs = run_each(urls, check, env.max_parallel, secrets=(plan_db,))
+    except GitError as exc:
+        raise dg.Failure(f"drift check of {env.name} failed: {exc}") from None
+    drifted: list[TargetRun] = []
+    for run in runs:
+        if run.ok and not run.value.plan.is_empty:
+            run.status = "drifted"
+            drifted.append(run)
+    failed = [r for r in runs if r.status == "failed"]
+    correction = "\n\n".join(f"-- {r.database}\n{render_sql(r.value.plan).strip()}" for r in drifted)
+    metadata: dict = {
+        "environment": env.name,
+        "database": ", ".join(r.database for r in runs),
+        "released_commit": dg.MetadataValue.text(sha),
+        "databases": targets_table(runs),
+        "drifted_databases": len(drifted),
+        "failed_databases": len(failed),
+    }
+    if drifted:
+        metadata["correction_sql"] = dg.MetadataValue.md(sql_markdown(correction))
+    if not drifted and not failed:
+        return dg.AssetCheckResult(
+            passed=True,
+            description=f"all {len(runs)} {env.name} databases match {sha[:12]}",
+            metadata=metadata,
+        )
+    problems = [f"{r.database}: drifted ({r.steps} step(s))" for r in drifted]
+    problems += [f"{r.database}: check failed: {r.error}" for r in failed]
+    context.log.warning(f"{env.name}: " + "; ".join(problems))
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=severity,
+        description=f"{len(drifted)} drifted and {len(failed)} unchecked of {len(runs)} {env.name} databases: "
+        + "; ".join(problems)[:1500],
+        metadata=metadata,
+    )
 
 
 def build_drift_automation(

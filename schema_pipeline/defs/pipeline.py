@@ -6,6 +6,7 @@ import dagster as dg
 
 from schema_pipeline.config import ProjectConfig, load_config
 from schema_pipeline.defs.automation import build_first_release_job, build_schema_commit_sensor
+from schema_pipeline.defs.branches import build_branch_review_sensor, build_review_job
 from schema_pipeline.defs.drift import build_drift_automation, build_drift_check
 from schema_pipeline.defs.release import build_release_asset
 from schema_pipeline.defs.resources import build_resources
@@ -19,11 +20,12 @@ def build_pipeline_defs(cfg: ProjectConfig) -> dg.Definitions:
     drift_checks = {env.name: build_drift_check(cfg, env) for env in cfg.environments}
     first_job = build_first_release_job(cfg, list(drift_checks.values()))
     drift_jobs, drift_schedules = build_drift_automation(cfg, drift_checks)
+    review_job = build_review_job(cfg)
     return dg.Definitions(
         assets=[build_state_asset(cfg), build_review_asset(cfg), *releases],
         asset_checks=list(drift_checks.values()),
-        jobs=[first_job, *drift_jobs],
-        sensors=[build_schema_commit_sensor(cfg, first_job)],
+        jobs=[first_job, review_job, *drift_jobs],
+        sensors=[build_schema_commit_sensor(cfg, first_job), build_branch_review_sensor(cfg, review_job)],
         schedules=drift_schedules,
     )
 

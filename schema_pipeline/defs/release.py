@@ -13,6 +13,7 @@ from pydantic import Field
 
 from schema_pipeline import engine, review
 from schema_pipeline.config import HAZARD_NAMES, EnvironmentConfig, ProjectConfig
+from schema_pipeline.defs.backends import bytebase_release
 from schema_pipeline.defs.common import (
     COMMIT_TAG,
     CONVERGED,
@@ -22,6 +23,7 @@ from schema_pipeline.defs.common import (
     REVIEW_KEY,
     changes_table,
     column_schema,
+    describe_url,
     latest_materialization,
     materialization_tag,
     release_key,
@@ -32,7 +34,15 @@ from schema_pipeline.defs.common import (
     tables_markdown,
     upstream_commit,
 )
-from schema_pipeline.defs.resources import GitRepoResource, PostgresTarget, resource_key
+from schema_pipeline.defs.resources import GitRepoResource, resource_keys
+from schema_pipeline.defs.targets import (
+    TargetRun,
+    env_targets,
+    env_urls,
+    raise_if_failed,
+    run_each,
+    targets_table,
+)
 from schema_pipeline.errors import HazardsNotAllowed, SchemaPipelineError
 from schema_pipeline.git import GitError
 from schema_pipeline.plan.render import render_sql
@@ -54,11 +64,15 @@ class ProdApproval(dg.Config):
     )
 
 
+def release_resource_keys(env: EnvironmentConfig) -> set[str]:
+    """git plus the environment's databases (native) or the Bytebase connection (bytebase)."""
+    return {"git", "bytebase"} if env.backend == "bytebase" else {"git", *resource_keys(env)}
+
+
 def build_release_asset(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.AssetsDefinition:
     """`release/<env>` with its blocking `converged` check."""
     previous = cfg.previous(env)
     key = release_key(env)
-    db_key = resource_key(env)
     upstream = release_key(previous) if previous else REVIEW_KEY
     check_spec = dg.AssetCheckSpec(
         CONVERGED,
@@ -74,7 +88,7 @@ def build_release_asset(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.Assets
         owners=list(cfg.owners),
         tags={"schema/env": env.name},
         pool=f"schema_release_{env.name}",
-        required_resource_keys={db_key, "git"},
+        required_resource_keys=release_resource_keys(env),
         check_specs=[check_spec],
     )
 
@@ -91,9 +105,9 @@ def build_release_asset(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.Assets
         def release_first(context: dg.AssetExecutionContext):
             git: GitRepoResource = context.resources.git
             sha = upstream_commit(context)
-            return _release(
-                context, cfg.review_config(), git, getattr(context.resources, db_key), env, sha, None
-            )
+            if env.backend == "bytebase":
+                return bytebase_release(context, git, env, sha, None)
+            return _release(context, cfg.review_config(), git, env, sha, None)
 
         return release_first
 
@@ -107,9 +121,10 @@ def build_release_asset(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.Assets
     )
     def release_gated(context: dg.AssetExecutionContext, config: ProdApproval):
         git: GitRepoResource = context.resources.git
-        target: PostgresTarget = getattr(context.resources, db_key)
         sha, previous_run = _guard_approval(context, git, env, previous, config)
-        return _release(context, cfg.review_config(), git, target, env, sha, config, previous_run)
+        if env.backend == "bytebase":
+            return bytebase_release(context, git, env, sha, config, previous_run)
+        return _release(context, cfg.review_config(), git, env, sha, config, previous_run)
 
     return release_gated
 
@@ -155,40 +170,67 @@ def _guard_approval(
             f"{previous.name} last received {tested[:12]}; approve {tested} or release {expected[:12]} "
             f"to {previous.name} first{_UNCHANGED}"
         )
-    gates = [
-        (dg.AssetCheckKey(REVIEW_KEY, NO_ERROR_FINDINGS), None),
-        (dg.AssetCheckKey(prev_key, CONVERGED), prev_event.run_id if prev_event else None),
-    ]
-    for check_key, run_id in gates:
-        rec = context.instance.get_latest_asset_check_evaluation_record(check_key)
-        evaluation = rec.event.asset_check_evaluation if rec and rec.event else None
-        name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
-        if evaluation is None:
-            raise dg.Failure(
-                f"release to {env.name} refused: gating check {name} has never been evaluated{_UNCHANGED}"
-            )
-        if not evaluation.passed:
-            raise dg.Failure(
-                f"release to {env.name} refused: the latest evaluation of gating check {name} failed "
-                f"(run {rec.run_id or 'reported manually'}){_UNCHANGED}"
-            )
-        if run_id and rec.run_id and rec.run_id != run_id:
-            raise dg.Failure(
-                f"release to {env.name} refused: the latest {name} evaluation (run {rec.run_id}) is not "
-                f"from the run that released {tested[:12]} to {previous.name} (run {run_id}){_UNCHANGED}"
-            )
+    _check_gate(context, env, dg.AssetCheckKey(REVIEW_KEY, NO_ERROR_FINDINGS), tested, None)
+    _check_gate(
+        context, env, dg.AssetCheckKey(prev_key, CONVERGED), tested, prev_event.run_id if prev_event else None
+    )
     context.log.info(
         f"approval by {approval.approved_by} for {expected[:12]} passed the commit and check guards"
     )
     return expected, prev_event.run_id if prev_event else None
 
 
-def _guard_hazards(env: EnvironmentConfig, url: str, state: Any, target: PostgresTarget, allowed) -> Any:
+def _check_gate(
+    context: dg.AssetExecutionContext,
+    env: EnvironmentConfig,
+    check_key: dg.AssetCheckKey,
+    tested: str,
+    run_id: str | None,
+) -> None:
+    """The latest evaluation of a gating check that concerns `tested` must exist and have passed.
+
+    Evaluations recorded for another commit (reviews of other branches) are skipped; manual
+    reports without a commit count (fail closed). With `run_id`, it must come from that run.
+    """
+    name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
+    records = context.instance.event_log_storage.get_asset_check_execution_history(check_key, limit=200)
+    rec = evaluation = None
+    for candidate in records:
+        ev = candidate.event.asset_check_evaluation if candidate.event else None
+        if ev is None:
+            continue
+        commit = ev.metadata.get("commit")
+        commit = getattr(commit, "value", commit)
+        if commit and commit != tested:
+            continue
+        rec, evaluation = candidate, ev
+        break
+    if evaluation is None:
+        raise dg.Failure(
+            f"release to {env.name} refused: gating check {name} has never been evaluated for "
+            f"{tested[:12]}{_UNCHANGED}"
+        )
+    if not evaluation.passed:
+        raise dg.Failure(
+            f"release to {env.name} refused: the latest evaluation of gating check {name} failed "
+            f"(run {rec.run_id or 'reported manually'}){_UNCHANGED}"
+        )
+    if run_id and rec.run_id and rec.run_id != run_id:
+        raise dg.Failure(
+            f"release to {env.name} refused: the latest {name} evaluation (run {rec.run_id}) is not "
+            f"from the run that released {tested[:12]} to the previous environment (run {run_id}){_UNCHANGED}"
+        )
+
+
+def _guard_hazards(
+    env: EnvironmentConfig, url: str, state: Any, plan_db_url: str | None, allowed: set[str] | str
+) -> Any:
     """Plan (read-only) and refuse hazards that neither the config nor the approval allows."""
+    where = describe_url(url)
     try:
-        planned = engine.plan(url, state, scope=env.scope(), plan_db_url=target.plan_database_url)
+        planned = engine.plan(url, state, scope=env.scope(), plan_db_url=plan_db_url)
     except SchemaPipelineError as exc:
-        raise dg.Failure(scrub(f"planning {env.name} ({target.display()}) failed: {exc}", url)) from None
+        raise dg.Failure(scrub(f"planning {env.name} ({where}) failed: {exc}", url, plan_db_url)) from None
     hazards = set(planned.plan.hazard_types())
     refused = [] if allowed == "all" else sorted(hazards - set(allowed))
     if refused:
@@ -201,85 +243,172 @@ def _guard_hazards(env: EnvironmentConfig, url: str, state: Any, target: Postgre
     return planned
 
 
+def _apply_one(
+    env: EnvironmentConfig,
+    url: str,
+    state: Any,
+    allowed: set[str] | str,
+    planned: Any,
+    plan_db_url: str | None,
+    release_info: dict[str, Any],
+    progress: Any,
+) -> Any:
+    """Apply to one database (exactly the checked plan when there is one); a dg.Failure on error."""
+    try:
+        if planned is not None:  # apply exactly the plan whose hazards were checked (refused if outdated)
+            return engine.apply_plan(
+                url,
+                planned.plan,
+                desired=planned.desired,
+                state=state,
+                allow_hazards=allowed,
+                scope=env.scope(),
+                plan_db_url=plan_db_url,
+                progress=progress,
+                release_info=release_info,
+            )
+        return engine.apply(
+            url,
+            state,
+            allow_hazards=allowed,
+            scope=env.scope(),
+            plan_db_url=plan_db_url,
+            progress=progress,
+            release_info=release_info,
+        )
+    except HazardsNotAllowed as exc:
+        raise dg.Failure(
+            f"release to {env.name} refused: {str(exc).split(' (')[0]}; allow them in "
+            f"environments.{env.name}.allow_hazards of the project configuration{_UNCHANGED}"
+        ) from None
+    except SchemaPipelineError as exc:
+        raise dg.Failure(
+            scrub(f"applying to {env.name} ({describe_url(url)}) failed: {exc}", url, plan_db_url)
+        ) from None
+
+
+def release_info_for(
+    context: dg.AssetExecutionContext, env: EnvironmentConfig, sha: str, approval: ProdApproval | None
+) -> dict[str, Any]:
+    """What the target's `schema_pipeline.releases` bookkeeping row records about this release."""
+    return {
+        "commit": sha,
+        "approved_by": approval.approved_by if approval else None,
+        "reason": approval.reason if approval else "automatic release of a new schema commit",
+        "environment": env.name,
+        "run_id": context.run.run_id,
+    }
+
+
 def _release(
     context: dg.AssetExecutionContext,
     rules: Any,
     git: GitRepoResource,
-    target: PostgresTarget,
     env: EnvironmentConfig,
     sha: str,
     approval: ProdApproval | None,
     approval_run: str | None = None,
 ) -> dg.MaterializeResult:
-    url = target.url()
-    where = target.display()
+    targets = env_targets(context.resources, env)
+    urls = env_urls(context.resources, env)
+    plan_db = targets[0].plan_database_url
+    multi = len(urls) > 1
     extra = tuple(
         h.strip().upper() if h.strip() != "all" else "all"
         for h in (approval.allow_hazards if approval else [])
     )
     allowed = env.hazards_allowed(extra)
+    info = release_info_for(context, env, sha, approval)
     client = git.get_client()
     with state_at(client, git.state_path, sha) as state:
-        planned = _guard_hazards(env, url, state, target, allowed) if approval is not None else None
+        planned: dict[str, Any] = {}
+        if approval is not None:  # every database is planned and checked before any is changed
+            checks = run_each(
+                urls,
+                lambda u: (_guard_hazards(env, u, state, plan_db, allowed), 0),
+                env.max_parallel,
+                secrets=(plan_db,),
+            )
+            if not multi and checks[0].exc is not None:
+                raise checks[0].exc
+            raise_if_failed(checks, f"release to {env.name} refused (nothing was changed): planning")
+            planned = {r.url: r.value for r in checks}
+        first = urls[0]
         try:
             desired = (
-                planned.desired
-                if planned is not None
-                else engine.desired_catalog(
-                    state, url, scope=env.scope(), plan_db_url=target.plan_database_url
-                )
+                planned[first].desired
+                if planned
+                else engine.desired_catalog(state, first, scope=env.scope(), plan_db_url=plan_db)
             )
         except SchemaPipelineError as exc:
-            raise dg.Failure(scrub(f"loading the desired state for {env.name} failed: {exc}", url)) from None
-
-        def progress(msg: str) -> None:
-            context.log.info(scrub(str(msg), url))
-
-        try:
-            if planned is not None:  # apply exactly the plan whose hazards were checked (refused if outdated)
-                result = engine.apply_plan(
-                    url,
-                    planned.plan,
-                    desired=planned.desired,
-                    state=state,
-                    allow_hazards=allowed,
-                    scope=env.scope(),
-                    plan_db_url=target.plan_database_url,
-                    progress=progress,
-                )
-            else:
-                result = engine.apply(
-                    url,
-                    state,
-                    allow_hazards=allowed,
-                    scope=env.scope(),
-                    plan_db_url=target.plan_database_url,
-                    progress=progress,
-                )
-        except HazardsNotAllowed as exc:
             raise dg.Failure(
-                f"release to {env.name} refused: {str(exc).split(' (')[0]}; allow them in "
-                f"environments.{env.name}.allow_hazards of the project configuration{_UNCHANGED}"
+                scrub(f"loading the desired state for {env.name} failed: {exc}", first, plan_db)
             ) from None
-        except SchemaPipelineError as exc:
-            raise dg.Failure(scrub(f"applying to {env.name} ({where}) failed: {exc}", url)) from None
-        context.log.info(f"{env.name} ({where}): applied {result.applied_steps} step(s) for {sha[:12]}")
-        findings = list(review.review_plan(result.plan.steps, env.name, state=state, config=rules))
+
+        def apply(url: str) -> tuple[Any, int]:
+            def progress(msg: str) -> None:
+                context.log.info(scrub(str(msg), url, plan_db))
+
+            result = _apply_one(env, url, state, allowed, planned.get(url), plan_db, info, progress)
+            context.log.info(
+                f"{env.name} ({describe_url(url)}): applied {result.applied_steps} step(s) for {sha[:12]}"
+                + (f", release #{result.release_id}" if result.release_id is not None else "")
+            )
+            return result, int(result.applied_steps)
+
+        runs = run_each(urls, apply, env.max_parallel, secrets=(plan_db,))
+        if not multi and runs[0].exc is not None:
+            raise runs[0].exc
+        done = [r for r in runs if r.ok]
+        shown = done[0].value if done else None
+        findings = (
+            list(review.review_plan(shown.plan.steps, env.name, state=state, config=rules)) if shown else []
+        )
+    if multi:
+        raise_if_failed(
+            runs,
+            f"release of {sha[:12]} to {env.name}",
+            {"commit": dg.MetadataValue.text(sha), "environment": env.name},
+        )
+    return _release_result(git, env, sha, approval, approval_run, runs, desired, findings)
+
+
+def _release_result(
+    git: GitRepoResource,
+    env: EnvironmentConfig,
+    sha: str,
+    approval: ProdApproval | None,
+    approval_run: str | None,
+    runs: list[TargetRun],
+    desired: Any,
+    findings: list,
+) -> dg.MaterializeResult:
+    """Materialization metadata (per-database table when there are several) and the converged check."""
+    result = runs[0].value
+    results = [r.value for r in runs]
     applied_sql = render_sql(result.plan)
     metadata: dict[str, Any] = {
         "commit": dg.MetadataValue.text(sha),
         "environment": env.name,
-        "database": where,
-        "steps_applied": int(result.applied_steps),
+        "database": ", ".join(r.database for r in runs),
+        "steps_applied": sum(int(x.applied_steps) for x in results),
         "plan_sql": dg.MetadataValue.md(sql_markdown(applied_sql)),
         "changes": changes_table(result.plan),
-        "hazards": ", ".join(sorted(result.plan.hazard_types())) or "none",
+        "hazards": ", ".join(sorted(set().union(*(x.plan.hazard_types() for x in results)))) or "none",
         "review": dg.MetadataValue.md(
             review.render(findings, "markdown", path_prefix=state_base(git.state_path))
         ),
-        "duration_s": float(round(result.duration_s, 3)),
+        "duration_s": float(round(max(x.duration_s for x in results), 3)),
         "tables": dg.MetadataValue.md(tables_markdown(desired)),
     }
+    ids = {r.database: r.value.release_id for r in runs if r.value.release_id is not None}
+    if len(runs) == 1:
+        if result.release_id is not None:
+            metadata["release_id"] = int(result.release_id)
+    else:
+        metadata["databases"] = targets_table(runs)
+        if ids:
+            metadata["release_ids"] = dg.MetadataValue.json(ids)
     schema = column_schema(desired)
     if schema is not None:
         metadata["dagster/column_schema"] = schema
@@ -290,15 +419,17 @@ def _release(
             approved_commit=dg.MetadataValue.text(sha),
             previous_release_run=approval_run or "",
         )
+    remaining = [f"-- {r.database}\n{r.value.remaining}" for r in runs if getattr(r.value, "remaining", None)]
+    converged = all(bool(x.converged) for x in results)
     check = dg.AssetCheckResult(
         check_name=CONVERGED,
-        passed=bool(result.converged),
+        passed=converged,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="re-plan is empty" if result.converged else "steps remain after the apply",
+        description="re-plan is empty" if converged else "steps remain after the apply",
         metadata={
             "commit": dg.MetadataValue.text(sha),
             "remaining": dg.MetadataValue.md(
-                f"```\n{result.remaining}\n```" if getattr(result, "remaining", None) else "_none_"
+                "```\n" + "\n".join(remaining) + "\n```" if remaining else "_none_"
             ),
         },
     )

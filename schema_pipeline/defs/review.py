@@ -11,12 +11,16 @@ import dagster as dg
 
 from schema_pipeline import engine, review
 from schema_pipeline.config import ProjectConfig
+from schema_pipeline.defs.backends import bytebase_review
+from schema_pipeline.defs.branches import report_to_github
 from schema_pipeline.defs.common import (
+    BRANCH_TAG,
     COMMIT_TAG,
     KINDS,
     NO_ERROR_FINDINGS,
     REVIEW_KEY,
     STATE_KEY,
+    event_tag_value,
     scrub,
     state_at,
     state_base,
@@ -29,7 +33,10 @@ from schema_pipeline.review.ai import ai_review
 
 def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
     """The `schema/review` asset with its blocking `no_error_findings` check."""
-    db_keys = {resource_key(e) for e in cfg.environments}
+    db_keys = {resource_key(e) for e in cfg.backend_envs("native")}
+    extra_keys = ({"bytebase"} if cfg.backend_envs("bytebase") else set()) | (
+        {"github"} if cfg.github else set()
+    )
 
     @dg.asset(
         key=REVIEW_KEY,
@@ -37,7 +44,7 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
         group_name="schema",
         kinds=KINDS,
         owners=list(cfg.owners),
-        required_resource_keys={*db_keys, "git"},
+        required_resource_keys={*db_keys, *extra_keys, "git"},
         check_specs=[
             dg.AssetCheckSpec(
                 NO_ERROR_FINDINGS,
@@ -62,7 +69,7 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
             rules = cfg.review_config()
             findings = list(review.review_state(state, rules))
             migrations: dict[str, list] = {}
-            for env in cfg.environments:
+            for env in cfg.backend_envs("native"):
                 target = getattr(context.resources, resource_key(env))
                 if not target.configured:
                     skipped.append(f"{env.name} ({env.database_url_env} not set)")
@@ -77,14 +84,21 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
                     ) from None
                 findings += review.review_plan(result.plan.steps, env.name, state=state, config=rules)
                 migrations[env.name] = list(result.plan.steps)
-                reviewed.append(env.name)
+                reviewed.append(f"{env.name} (first database)" if env.multi_target else env.name)
+            bytebase_envs = cfg.backend_envs("bytebase")
+            if bytebase_envs:
+                findings += bytebase_review(
+                    context.resources.bytebase, client, git.state_path, sha, bytebase_envs
+                )
+                reviewed += [f"{e.name} (Bytebase releases:check)" for e in bytebase_envs]
             ai_status = _ai_review(context, cfg, client, sha, state, migrations, findings)
         report = review.render(
             findings, "markdown", ai_status=ai_status, path_prefix=state_base(git.state_path)
         )
         blocking = review.has_blocking(findings)
         by_severity = review.counts(findings)
-        context.log.info(f"review of {sha[:12]}: {by_severity}")
+        branch = context.run.tags.get(BRANCH_TAG)
+        context.log.info(f"review of {sha[:12]}{f' (branch {branch})' if branch else ''}: {by_severity}")
         summary = {
             "commit": dg.MetadataValue.text(sha),
             "errors": by_severity.get("ERROR", 0),
@@ -102,16 +116,23 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
             ),
             metadata={**summary, "report": dg.MetadataValue.md(report)},
         )
+        metadata = {
+            **summary,
+            "environments_reviewed": ", ".join(reviewed) or "none",
+            "environments_skipped": ", ".join(skipped) or "none",
+            "report": dg.MetadataValue.md(report),
+        }
+        if branch:
+            metadata["branch"] = branch
+        if cfg.github is not None:
+            metadata.update(
+                report_to_github(context, context.resources.github, sha, branch, by_severity, report)
+            )
         return dg.MaterializeResult(
-            metadata={
-                **summary,
-                "environments_reviewed": ", ".join(reviewed) or "none",
-                "environments_skipped": ", ".join(skipped) or "none",
-                "report": dg.MetadataValue.md(report),
-            },
+            metadata=metadata,
             check_results=[check],
             data_version=dg.DataVersion(sha),
-            tags={COMMIT_TAG: sha},
+            tags={COMMIT_TAG: sha, **({BRANCH_TAG: event_tag_value(branch)} if branch else {})},
         )
 
     return schema_review

@@ -6,10 +6,12 @@ from pydantic import Field
 from schema_pipeline import engine
 from schema_pipeline.config import ProjectConfig
 from schema_pipeline.defs.common import (
+    BRANCH_TAG,
     COMMIT_TAG,
     KINDS,
     STATE_KEY,
     column_schema,
+    event_tag_value,
     object_counts,
     repo_path,
     scrub,
@@ -94,8 +96,13 @@ def build_state_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
                 metadata["dagster/column_schema"] = schema
             metadata["tables"] = dg.MetadataValue.md(tables_markdown(desired))
             metadata["desired_fingerprint"] = str(desired.fingerprint())
+        branch = context.run.tags.get(BRANCH_TAG)
+        if branch:  # a review of another branch: never what a release picks up (see upstream_commit)
+            metadata["branch"] = branch
         return dg.MaterializeResult(
-            metadata=metadata, data_version=dg.DataVersion(sha), tags={COMMIT_TAG: sha}
+            metadata=metadata,
+            data_version=dg.DataVersion(sha),
+            tags={COMMIT_TAG: sha, **({BRANCH_TAG: event_tag_value(branch)} if branch else {})},
         )
 
     return schema_state
