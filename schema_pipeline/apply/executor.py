@@ -109,7 +109,10 @@ def run_plan(url: str, plan: Plan, options: ApplyOptions, progress: ProgressFn |
 def _run_on(conn: psycopg.Connection, url: str, plan: Plan, options: ApplyOptions, progress: ProgressFn | None,
             report: ExecutionReport) -> ExecutionReport:
     try:
-        conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        # As pg_dump does: function bodies are not checked at creation, so creating functions
+        # never depends on the order of the functions they call.
+        conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false), "
+                     "set_config('check_function_bodies', 'off', false)",
                      (options.lock_timeout, options.statement_timeout))
     except psycopg.Error as exc:
         raise ApplyError(f"cannot prepare the apply session: {_pg_message(exc)}") from None
