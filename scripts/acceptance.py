@@ -40,13 +40,21 @@ def run_corpus(corpus: str, dsn: str, jobs: int, timeout: int) -> dict:
             "--check", f"{exe} -q plan --database-url {{url}} --state {{state}} --check",
             "--jobs", str(jobs), "--timeout", str(timeout), "--report", str(report),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        for line in proc.stdout.splitlines()[:-1]:
-            print(f"  {line[:300]}")
-        summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else f"kit failed: {proc.stderr[-500:]}"
+        # Stream the kit's per-case lines as they come; its last line is the summary.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        last = ""
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if last:
+                print(f"  {last[:300]}", flush=True)
+            last = line
+        stderr = proc.stderr.read() if proc.stderr else ""
+        proc.wait()
+        summary = last if last else f"kit failed: {stderr[-500:]}"
         print(f"acceptance {corpus}: {summary}", flush=True)
         if not report.exists():
-            raise SystemExit(f"acceptance kit produced no report for {corpus}: {proc.stderr[-2000:]}")
+            raise SystemExit(f"acceptance kit produced no report for {corpus}: {stderr[-2000:]}")
         return json.loads(report.read_text())
 
 
