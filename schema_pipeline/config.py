@@ -38,7 +38,8 @@ HAZARD_NAMES = (
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_KEYS = {"state", "git", "environments", "owners", "review"}
-_GIT_KEYS = {"repo", "branch", "review_branches"}
+_GIT_KEYS = {"repo", "branch", "review_branches", "poll_interval_seconds"}
+DEFAULT_POLL_INTERVAL_S = 30
 _GITHUB_KEYS = {"token_env", "repo", "api_url", "context"}
 DEFAULT_MAX_PARALLEL = 4
 _ENV_KEYS = {
@@ -62,6 +63,8 @@ class GitConfig:
     branch: str = "main"
     # Globs of other branches whose new heads get a review-only run (the main branch never does).
     review_branches: tuple[str, ...] = ("*",)
+    # Minimum seconds between two ticks of the git sensors (Dagster's minimum_interval_seconds).
+    poll_interval_seconds: int = DEFAULT_POLL_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,9 @@ def parse_config(raw: Any, *, file: Path) -> ProjectConfig:
         repo = str((root / Path(repo).expanduser()).resolve())
     branch = _string(git_raw.get("branch", "main"), where, "git.branch")
     review_branches = tuple(_string_list(git_raw.get("review_branches", ["*"]), where, "git.review_branches"))
+    poll = git_raw.get("poll_interval_seconds", DEFAULT_POLL_INTERVAL_S)
+    if isinstance(poll, bool) or not isinstance(poll, int) or not 5 <= poll <= 86400:
+        raise where.error("git.poll_interval_seconds", "must be an integer number of seconds from 5 to 86400")
 
     envs_raw = raw.get("environments")
     environments = default_environments() if envs_raw is None else _parse_environments(envs_raw, where)
@@ -253,7 +259,9 @@ def parse_config(raw: Any, *, file: Path) -> ProjectConfig:
         root=root,
         source=file,
         state=state.strip(),
-        git=GitConfig(repo=repo, branch=branch, review_branches=review_branches),
+        git=GitConfig(
+            repo=repo, branch=branch, review_branches=review_branches, poll_interval_seconds=poll
+        ),
         github=github,
         environments=environments,
         owners=owners,

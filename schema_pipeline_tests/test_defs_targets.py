@@ -153,7 +153,9 @@ def test_one_variable_holding_several_urls(make_db, tmp_path: Path, monkeypatch,
         mat = next(
             m.materialization for m in result.get_asset_materialization_events() if m.asset_key == TEST
         )
-        assert len(mat.metadata["databases"].value.records) == 2
-        assert mat.metadata["steps_applied"].value == 6
+        records = mat.metadata["databases"].value.records
+        assert len(records) == 2
+        assert mat.metadata["steps_applied"].value == sum(r.data["steps"] for r in records) > 0
+        assert records[0].data["steps"] == records[1].data["steps"]
         assert "t" in tables(a) and "t" in tables(b)
         assert PASSWORD not in all_event_text(instance)

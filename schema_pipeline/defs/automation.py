@@ -12,7 +12,7 @@ from schema_pipeline.defs.resources import GitRepoResource
 from schema_pipeline.git import GitError, GitRepo
 
 SENSOR_NAME = "schema_commit_sensor"
-SENSOR_INTERVAL_S = 30
+SENSOR_INTERVAL_S = 30  # default of git.poll_interval_seconds
 
 
 def first_job_name(cfg: ProjectConfig) -> str:
@@ -39,10 +39,12 @@ def build_schema_commit_sensor(cfg: ProjectConfig, job) -> dg.SensorDefinition:
     @dg.sensor(
         name=SENSOR_NAME,
         job=job,
-        minimum_interval_seconds=SENSOR_INTERVAL_S,
+        minimum_interval_seconds=cfg.git.poll_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Polls the head of `{cfg.git.branch}`; when new commits touch `{cfg.state}`, releases the "
+            f"Polls the head of `{cfg.git.branch}` every {cfg.git.poll_interval_seconds} s "
+            "(git.poll_interval_seconds); "
+            f"when new commits touch `{cfg.state}`, releases the "
             f"newest one to {cfg.environments[0].name}. Cursor: last head seen. Run key: the commit."
         ),
     )

@@ -169,19 +169,15 @@ def bytebase_release(
         except SchemaPipelineError as exc:
             context.log.warning(clean(f"could not verify {env.name} after the release: {exc}"))
             verify = None
+    from schema_pipeline.defs.release import approval_metadata  # release imports this module
+
     metadata: dict[str, Any] = {
+        **approval_metadata(sha, approval, approval_run),
         "commit": dg.MetadataValue.text(sha),
         "environment": env.name,
         "database": ", ".join(settings.targets_for(env.name)),
         **outcome_metadata(outcome, clean),
     }
-    if approval is not None:
-        metadata.update(
-            approved_by=approval.approved_by,
-            approval_reason=approval.reason,
-            approved_commit=dg.MetadataValue.text(sha),
-            previous_release_run=approval_run or "",
-        )
     converged = verify is not None and not verify.has_drift
     check = dg.AssetCheckResult(
         check_name=CONVERGED,

@@ -26,7 +26,7 @@ __all__ = ["BRANCH_TAG", "build_branch_review_sensor", "build_review_job", "pars
 
 REVIEW_JOB = "schema_review"
 BRANCH_SENSOR = "schema_branch_review_sensor"
-SENSOR_INTERVAL_S = 30
+SENSOR_INTERVAL_S = 30  # default of git.poll_interval_seconds
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -68,7 +68,7 @@ def build_branch_review_sensor(cfg: ProjectConfig, job) -> dg.SensorDefinition:
     @dg.sensor(
         name=BRANCH_SENSOR,
         job=job,
-        minimum_interval_seconds=SENSOR_INTERVAL_S,
+        minimum_interval_seconds=cfg.git.poll_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Polls the heads of branches matching {', '.join(patterns) or '(none)'} (not `{cfg.git.branch}`) "

@@ -176,28 +176,65 @@ def qualified(table: Any) -> str:
     return f"{schema}.{name}" if schema else str(name)
 
 
+_KEY_COLUMNS = re.compile(r"^(PRIMARY KEY|UNIQUE|FOREIGN KEY) \(([^)]*)\)(?: REFERENCES ([^(\s]+))?")
+_CHIP_MAX = 24  # longer texts are cut by the Columns panel's chips; they stay in the `tables` entry
+
+
+def _column_keys(constraints: list[str]) -> dict[str, tuple[bool, list[str]]]:
+    """column -> (unique, short chips) from PRIMARY KEY / UNIQUE / FOREIGN KEY definitions."""
+    out: dict[str, tuple[bool, list[str]]] = {}
+    for definition in constraints:
+        m = _KEY_COLUMNS.match(str(definition))
+        if not m:
+            continue
+        kind, cols = m.group(1), [c.strip().strip('"') for c in m.group(2).split(",") if c.strip()]
+        single = len(cols) == 1
+        for col in cols:
+            unique, chips = out.get(col, (False, []))
+            if kind == "PRIMARY KEY":
+                chips.append("primary key" if single else "part of primary key")  # unique implied
+            elif kind == "UNIQUE":
+                chips.append("unique" if single else "part of unique key")
+                unique = unique or single
+            else:
+                ref = f"FK {m.group(3)}" if m.group(3) else "foreign key"
+                chips.append(ref if len(ref) <= _CHIP_MAX else "foreign key")
+            out[col] = (unique, chips)
+    return out
+
+
 def column_schema(catalog: Any) -> dg.TableSchema | None:
-    """One TableSchema for every managed table: columns are named `schema.table.column`."""
+    """One TableSchema for every managed table: columns are named `schema.table.column`.
+
+    Constraints are attached to the columns they concern, as short chips (primary key, unique
+    for a one-column UNIQUE, FK <table>, a short default); CHECK and other table-level definitions, which the Columns
+    panel would cut off, are in the `tables` Markdown entry only.
+    """
     columns: list[dg.TableColumn] = []
-    constraints: list[str] = []
     for table in table_summaries(catalog):
         qname = qualified(table)
+        keys = _column_keys(list(field_of(table, "constraints", []) or []))
         for col in field_of(table, "columns", []) or []:
+            name = str(field_of(col, "name"))
             nullable = bool(field_of(col, "nullable", True))
+            unique, chips = keys.get(name, (False, []))
             default = field_of(col, "default")
-            other = [f"DEFAULT {default}"] if default else None
+            if default:
+                text = f"default {default}"
+                chips = [*chips, text if len(text) <= _CHIP_MAX else "has default"]
             columns.append(
                 dg.TableColumn(
-                    name=f"{qname}.{field_of(col, 'name')}",
+                    name=f"{qname}.{name}",
                     type=str(field_of(col, "type", "")),
                     description=field_of(col, "comment") or None,
-                    constraints=dg.TableColumnConstraints(nullable=nullable, other=other),
+                    constraints=dg.TableColumnConstraints(
+                        nullable=nullable, unique=unique, other=list(chips) or None
+                    ),
                 )
             )
-        constraints += [f"{qname}: {c}" for c in field_of(table, "constraints", []) or []]
     if not columns:
         return None
-    return dg.TableSchema(columns=columns, constraints=dg.TableConstraints(other=constraints))
+    return dg.TableSchema(columns=columns)
 
 
 def tables_markdown(catalog: Any) -> str:
@@ -236,28 +273,89 @@ def sql_markdown(sql: str, empty: str = "_no changes_") -> str:
     return f"```sql\n{sql.strip()}\n```" if sql and sql.strip() else empty
 
 
+FOLDED_ACTIONS = ("comment", "owner")
+
+
+def hazard_text(hazard: Any) -> str:
+    """`TYPE` or `TYPE: public.events (41 M rows, 12 GB)` when the target's size is known."""
+    size = hazard.size_text() if hasattr(hazard, "size_text") else ""
+    return f"{hazard.type}: {size}" if size else str(hazard.type)
+
+
+def change_rows(plan: Any) -> list[dict[str, str]]:
+    """One row per plan step, for display: kind, object, action, hazards (with sizes).
+
+    `comment` and `owner` steps that merely accompany the `create` of the same object (or of
+    the table a column belongs to) are folded into that row ("create + comment"). Presentation
+    only: the plan and its SQL are unchanged.
+    """
+    steps = list(plan.steps) if plan is not None else []
+    created = {(str(s.object_kind), str(s.object_name)) for s in steps if str(s.action) == "create"}
+    created_tables = {name for kind, name in created if kind == "table"}
+
+    def host(step: Any) -> tuple[str, str] | None:
+        key = (str(step.object_kind), str(step.object_name))
+        if str(step.action) not in FOLDED_ACTIONS or step.hazards:
+            return None
+        if key in created:
+            return key
+        if key[0] == "column" and key[1].rsplit(".", 1)[0] in created_tables:
+            return ("table", key[1].rsplit(".", 1)[0])
+        return None
+
+    rows: list[dict[str, str]] = []
+    index: dict[tuple[str, str], dict[str, str]] = {}
+    extras: dict[tuple[str, str], list[str]] = {}
+    for step in steps:
+        target = host(step)
+        if target is not None:
+            extras.setdefault(target, [])
+            if str(step.action) not in extras[target]:
+                extras[target].append(str(step.action))
+            continue
+        row = {
+            "kind": str(step.object_kind),
+            "object": str(step.object_name),
+            "action": str(step.action),
+            "hazards": ", ".join(hazard_text(h) for h in step.hazards),
+        }
+        rows.append(row)
+        if row["action"] == "create":
+            index.setdefault((row["kind"], row["object"]), row)
+    for key, actions in extras.items():
+        row = index.get(key)
+        if row is not None:
+            row["action"] = " + ".join(["create", *actions])
+    return rows
+
+
+CHANGE_COLUMNS = ("kind", "object", "action", "hazards")
+
+
 def changes_table(plan: Any) -> dg.TableMetadataValue:
-    """One row per plan step: kind, object, action, hazards."""
-    records = [
-        dg.TableRecord(
-            {
-                "kind": str(step.object_kind),
-                "object": str(step.object_name),
-                "action": str(step.action),
-                "hazards": ", ".join(str(h.type) for h in step.hazards) or "",
-            }
-        )
-        for step in (plan.steps if plan is not None else [])
-    ]
-    schema = dg.TableSchema(
-        columns=[
-            dg.TableColumn("kind", "string"),
-            dg.TableColumn("object", "string"),
-            dg.TableColumn("action", "string"),
-            dg.TableColumn("hazards", "string"),
-        ]
-    )
+    """One row per change: kind, object, action, hazards (accompanying comments/owners folded)."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in CHANGE_COLUMNS])
+    records = [dg.TableRecord(row) for row in change_rows(plan)]
     return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def hazards_markdown(plan: Any) -> str:
+    """A Markdown list: one line per hazardous step, with the size of what it touches."""
+    lines = [
+        f"- **{h.type}** — `{step.object_kind} {step.object_name}` ({step.action}): {h.text()}"
+        for step in (plan.steps if plan is not None else [])
+        for h in step.hazards
+    ]
+    return "\n".join(lines) if lines else "_no hazards_"
+
+
+def change_lines(plan: Any, limit: int = 10) -> list[str]:
+    """`kind name action` per change (folded like the changes table), at most `limit` plus a tail."""
+    rows = change_rows(plan)
+    lines = [f"{r['kind']} {r['object']} {r['action']}" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"... and {len(rows) - limit} more")
+    return lines
 
 
 def catalog_diff_markdown(current: Any, desired: Any) -> str:

@@ -6,6 +6,8 @@ live-vs-desired diff and the SQL that would restore the desired state. Severity:
 first environment (test), ERROR for the others (prod).
 """
 
+import hashlib
+
 import dagster as dg
 
 from schema_pipeline import engine
@@ -14,6 +16,8 @@ from schema_pipeline.defs.backends import bytebase_drift
 from schema_pipeline.defs.common import (
     NO_DRIFT,
     catalog_diff_markdown,
+    change_lines,
+    changes_table,
     latest_materialization,
     materialization_tag,
     release_key,
@@ -28,6 +32,23 @@ from schema_pipeline.git import GitError
 from schema_pipeline.plan.render import render_human, render_sql
 
 DRIFT_JOB = "drift_checks"
+DRIFT_LINES = 10  # drifted objects named in the check's description
+
+
+def drift_fingerprint(plans: list, databases: list[str] | None = None) -> str:
+    """What an approval of a correction is bound to: the correcting plan's fingerprint (one
+    database), or a hash over `database:fingerprint` of every drifted database."""
+    if len(plans) == 1 and not databases:
+        return plans[0].fingerprint()
+    payload = "\n".join(f"{db}:{p.fingerprint()}" for db, p in zip(databases or [], plans, strict=True))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def correction_hint(env: EnvironmentConfig, plan) -> str:
+    hazards = sorted(plan.hazard_types())
+    return f"job correct_drift_{env.name} with approved_by, reason, expected_drift = drift_fingerprint" + (
+        f", allow_hazards = [{', '.join(hazards)}]" if hazards else ""
+    )
 
 
 def build_drift_check(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.AssetChecksDefinition:
@@ -70,16 +91,28 @@ def build_drift_check(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.AssetChe
         except (SchemaPipelineError, GitError) as exc:
             raise dg.Failure(scrub(f"drift check of {env.name} failed: {exc}", url)) from None
         plan = result.plan
+        if plan.is_empty:
+            return dg.AssetCheckResult(
+                passed=True,
+                description=f"{env.name} matches commit {sha[:12]}",
+                metadata={
+                    "environment": env.name,
+                    "database": target.display(),
+                    "released_commit": dg.MetadataValue.text(sha),
+                    "drifted_objects": 0,
+                },
+            )
+        lines = change_lines(plan, DRIFT_LINES)
         metadata = {
+            "drifted": dg.MetadataValue.text("; ".join(lines)),
+            "drift_fingerprint": dg.MetadataValue.text(drift_fingerprint([plan])),
+            "correct_with": dg.MetadataValue.text(correction_hint(env, plan)),
             "environment": env.name,
             "database": target.display(),
             "released_commit": dg.MetadataValue.text(sha),
             "drifted_objects": len({(s.object_kind, s.object_name) for s in plan.steps}),
+            "changes": changes_table(plan),
         }
-        if plan.is_empty:
-            return dg.AssetCheckResult(
-                passed=True, description=f"{env.name} matches commit {sha[:12]}", metadata=metadata
-            )
         context.log.warning(f"{env.name} drifted from {sha[:12]}: {len(plan.steps)} correcting step(s)")
         metadata.update(
             diff=dg.MetadataValue.md(
@@ -95,7 +128,10 @@ def build_drift_check(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.AssetChe
             severity=severity,
             description=(
                 f"{env.name} differs from the state released at {sha[:12]} "
-                f"({metadata['drifted_objects']} object(s)); see diff and correction_sql"
+                f"({metadata['drifted_objects']} object(s)); restoring it would:\n"
+                + "\n".join(f"- {line}" for line in lines)
+                + f"\n\nSee diff and correction_sql; job correct_drift_{env.name} re-applies the released "
+                "state with an approval."
             ),
             metadata=metadata,
         )
@@ -180,7 +216,17 @@ def _multi_no_drift(
             description=f"all {len(runs)} {env.name} databases match {sha[:12]}",
             metadata=metadata,
         )
-    problems = [f"{r.database}: drifted ({r.steps} step(s))" for r in drifted]
+    if drifted:
+        metadata["drifted"] = dg.MetadataValue.text(
+            "; ".join(f"{r.database}: {', '.join(change_lines(r.value.plan, DRIFT_LINES))}" for r in drifted)
+        )
+        metadata["drift_fingerprint"] = dg.MetadataValue.text(
+            drift_fingerprint([r.value.plan for r in drifted], [r.database for r in drifted])
+        )
+    problems = [
+        f"{r.database}: drifted ({r.steps} step(s): {', '.join(change_lines(r.value.plan, DRIFT_LINES))})"
+        for r in drifted
+    ]
     problems += [f"{r.database}: check failed: {r.error}" for r in failed]
     context.log.warning(f"{env.name}: " + "; ".join(problems))
     return dg.AssetCheckResult(

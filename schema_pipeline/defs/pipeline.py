@@ -7,8 +7,9 @@ import dagster as dg
 from schema_pipeline.config import ProjectConfig, load_config
 from schema_pipeline.defs.automation import build_first_release_job, build_schema_commit_sensor
 from schema_pipeline.defs.branches import build_branch_review_sensor, build_review_job
+from schema_pipeline.defs.correction import build_correction_jobs
 from schema_pipeline.defs.drift import build_drift_automation, build_drift_check
-from schema_pipeline.defs.release import build_release_asset
+from schema_pipeline.defs.release import build_release_asset, build_release_jobs
 from schema_pipeline.defs.resources import build_resources
 from schema_pipeline.defs.review import build_review_asset
 from schema_pipeline.defs.state import build_state_asset
@@ -24,7 +25,13 @@ def build_pipeline_defs(cfg: ProjectConfig) -> dg.Definitions:
     return dg.Definitions(
         assets=[build_state_asset(cfg), build_review_asset(cfg), *releases],
         asset_checks=list(drift_checks.values()),
-        jobs=[first_job, review_job, *drift_jobs],
+        jobs=[
+            first_job,
+            *build_release_jobs(cfg, list(drift_checks.values())),
+            review_job,
+            *drift_jobs,
+            *build_correction_jobs(cfg),
+        ],
         sensors=[build_schema_commit_sensor(cfg, first_job), build_branch_review_sensor(cfg, review_job)],
         schedules=drift_schedules,
     )

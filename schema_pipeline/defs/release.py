@@ -24,6 +24,7 @@ from schema_pipeline.defs.common import (
     changes_table,
     column_schema,
     describe_url,
+    hazards_markdown,
     latest_materialization,
     materialization_tag,
     release_key,
@@ -113,11 +114,7 @@ def build_release_asset(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.Assets
 
     @dg.asset(
         **common,
-        description=(
-            f"The tested state released to `{env.name}` after approval. Launch it with the approver's "
-            f"name, the commit `{previous.name}` received and a reason. Before touching the database it "
-            f"checks that commit, the gating checks and the plan's hazards; it then applies and verifies."
-        ),
+        description=gated_description(cfg, env, previous),
     )
     def release_gated(context: dg.AssetExecutionContext, config: ProdApproval):
         git: GitRepoResource = context.resources.git
@@ -127,6 +124,53 @@ def build_release_asset(cfg: ProjectConfig, env: EnvironmentConfig) -> dg.Assets
         return _release(context, cfg.review_config(), git, env, sha, config, previous_run)
 
     return release_gated
+
+
+def gated_description(cfg: ProjectConfig, env: EnvironmentConfig, previous: EnvironmentConfig) -> str:
+    """What an approver of `release/<env>` needs to know, shown on the asset page."""
+    prev = release_key(previous).to_user_string()
+    hazards = ", ".join(env.allow_hazards) or "none"
+    return (
+        f"The tested state released to `{env.name}` after a person's approval.\n\n"
+        f"**Before approving**, read the `{env.name}_plan_sql`, `{env.name}_changes` and "
+        f"`{env.name}_hazards` entries of the latest `schema/review` materialization: the exact migration "
+        f"`{env.name}` would get right now.\n\n"
+        f"**To approve**, click *Materialize* (or launch job `release_{env.name}`, which carries the run tag "
+        f"`schema/env: {env.name}`) and fill in `approved_by`, `reason` and `expected_commit_sha`: copy the "
+        f"`commit` entry of `{prev}`'s latest materialization. Hazards allowed here without approval: "
+        f"{hazards}; add others to `allow_hazards` only when you accept them.\n\n"
+        f"**Status**: MISSING means `{env.name}` has never been released by the pipeline; STALE means "
+        f"`{prev}` has received a newer commit than `{env.name}`: an approval is pending.\n\n"
+        f"Before touching the database the run checks that commit, the gating checks "
+        f"(`schema/review:no_error_findings`, `{prev}:converged`) and the plan's hazards; it then applies "
+        f"and verifies (`converged`)."
+    )
+
+
+def build_release_jobs(cfg: ProjectConfig, drift_checks: list[dg.AssetChecksDefinition]) -> list:
+    """`release_<env>` for every later environment: the release alone, with run tag `schema/env: <env>`.
+
+    The run tag is what `dagster.yaml`'s `tag_concurrency_limits` counts (one prod run at a time).
+    The asset page's Materialize button runs the implicit asset job instead (no run tag); the
+    `schema_release_<env>` pool serialises those releases.
+    """
+    jobs = []
+    for env in cfg.environments[1:]:
+        selection = dg.AssetSelection.assets(release_key(env))
+        if drift_checks:
+            selection = selection - dg.AssetSelection.checks(*drift_checks)
+        jobs.append(
+            dg.define_asset_job(
+                f"release_{env.name}",
+                selection=selection,
+                description=(
+                    f"Release the commit {cfg.previous(env).name} received to {env.name}, with the "
+                    f"approval config of `release/{env.name}`; run tag `schema/env: {env.name}`."
+                ),
+                tags={"schema/pipeline": "release", ENV_TAG: env.name},
+            )
+        )
+    return jobs
 
 
 def _guard_approval(
@@ -373,6 +417,22 @@ def _release(
     return _release_result(git, env, sha, approval, approval_run, runs, desired, findings)
 
 
+def approval_metadata(sha: str, approval: Any, approval_run: str | None) -> dict[str, Any]:
+    """Who approved which commit and why, first in the metadata; a link to the tested run."""
+    if approval is None:
+        return {}
+    md: dict[str, Any] = {
+        "approved_by": dg.MetadataValue.text(approval.approved_by),
+        "approval_reason": dg.MetadataValue.text(approval.reason),
+        "approved_commit": dg.MetadataValue.text(sha),
+    }
+    if approval_run:
+        md["previous_release_run"] = dg.MetadataValue.dagster_run(approval_run)
+    else:
+        md["previous_release_run"] = dg.MetadataValue.text("(released without a run: reported manually)")
+    return md
+
+
 def _release_result(
     git: GitRepoResource,
     env: EnvironmentConfig,
@@ -388,6 +448,7 @@ def _release_result(
     results = [r.value for r in runs]
     applied_sql = render_sql(result.plan)
     metadata: dict[str, Any] = {
+        **approval_metadata(sha, approval, approval_run),
         "commit": dg.MetadataValue.text(sha),
         "environment": env.name,
         "database": ", ".join(r.database for r in runs),
@@ -395,6 +456,7 @@ def _release_result(
         "plan_sql": dg.MetadataValue.md(sql_markdown(applied_sql)),
         "changes": changes_table(result.plan),
         "hazards": ", ".join(sorted(set().union(*(x.plan.hazard_types() for x in results)))) or "none",
+        "hazard_details": dg.MetadataValue.md(hazards_markdown(result.plan)),
         "review": dg.MetadataValue.md(
             review.render(findings, "markdown", path_prefix=state_base(git.state_path))
         ),
@@ -412,13 +474,6 @@ def _release_result(
     schema = column_schema(desired)
     if schema is not None:
         metadata["dagster/column_schema"] = schema
-    if approval is not None:
-        metadata.update(
-            approved_by=approval.approved_by,
-            approval_reason=approval.reason,
-            approved_commit=dg.MetadataValue.text(sha),
-            previous_release_run=approval_run or "",
-        )
     remaining = [f"-- {r.database}\n{r.value.remaining}" for r in runs if getattr(r.value, "remaining", None)]
     converged = all(bool(x.converged) for x in results)
     check = dg.AssetCheckResult(

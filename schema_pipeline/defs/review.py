@@ -20,14 +20,18 @@ from schema_pipeline.defs.common import (
     NO_ERROR_FINDINGS,
     REVIEW_KEY,
     STATE_KEY,
+    changes_table,
     event_tag_value,
+    hazards_markdown,
     scrub,
+    sql_markdown,
     state_at,
     state_base,
     upstream_commit,
 )
 from schema_pipeline.defs.resources import GitRepoResource, resource_key
 from schema_pipeline.errors import SchemaPipelineError
+from schema_pipeline.plan.render import render_sql
 from schema_pipeline.review.ai import ai_review
 
 
@@ -55,8 +59,10 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
         ],
         description=(
             "SQL review of the desired state (naming, keys, types, ...) and of the migration each "
-            "configured environment would get (locks, data loss, rewrites). Markdown report in the "
-            "metadata; ERROR findings block the release."
+            "configured environment would get (locks, data loss, rewrites). Metadata: `summary` "
+            "(findings per severity), `ai_status`, the Markdown `report` with file:line, and for every "
+            "environment that needs approval (prod) the migration it would get now: `<env>_plan_sql`, "
+            "`<env>_changes`, `<env>_hazards`. ERROR findings block the release."
         ),
     )
     def schema_review(context: dg.AssetExecutionContext):
@@ -69,6 +75,7 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
             rules = cfg.review_config()
             findings = list(review.review_state(state, rules))
             migrations: dict[str, list] = {}
+            plans: dict[str, object] = {}  # later environments: what an approver would release
             for env in cfg.backend_envs("native"):
                 target = getattr(context.resources, resource_key(env))
                 if not target.configured:
@@ -84,6 +91,8 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
                     ) from None
                 findings += review.review_plan(result.plan.steps, env.name, state=state, config=rules)
                 migrations[env.name] = list(result.plan.steps)
+                if cfg.previous(env) is not None:
+                    plans[env.name] = result.plan
                 reviewed.append(f"{env.name} (first database)" if env.multi_target else env.name)
             bytebase_envs = cfg.backend_envs("bytebase")
             if bytebase_envs:
@@ -118,6 +127,9 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
         )
         metadata = {
             **summary,
+            "summary": severity_table(by_severity),
+            "ai_status": ai_status,
+            **pending_plans_metadata(plans),  # before the (long) report: what an approver reads first
             "environments_reviewed": ", ".join(reviewed) or "none",
             "environments_skipped": ", ".join(skipped) or "none",
             "report": dg.MetadataValue.md(report),
@@ -136,6 +148,29 @@ def build_review_asset(cfg: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return schema_review
+
+
+SEVERITIES = ("ERROR", "WARNING", "INFO")
+
+
+def severity_table(by_severity: dict[str, int]) -> dg.TableMetadataValue:
+    """Findings per severity, as a table (rendered inline on the asset's Events tab)."""
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({"severity": s, "count": int(by_severity.get(s, 0))}) for s in SEVERITIES],
+        schema=dg.TableSchema(columns=[dg.TableColumn("severity", "string"), dg.TableColumn("count", "int")]),
+    )
+
+
+def pending_plans_metadata(plans: dict[str, object]) -> dict[str, object]:
+    """For every later environment (prod): the migration it would get now, for its approver."""
+    out: dict[str, object] = {}
+    for name, plan in plans.items():
+        out[f"{name}_plan_sql"] = dg.MetadataValue.md(
+            sql_markdown(render_sql(plan), f"_no changes: {name} already matches this commit_")
+        )
+        out[f"{name}_changes"] = changes_table(plan)
+        out[f"{name}_hazards"] = dg.MetadataValue.md(hazards_markdown(plan))
+    return out
 
 
 def _ai_review(context, cfg: ProjectConfig, client, sha: str, state, migrations: dict, findings: list) -> str:
