@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["human", "sql", "json"], default="human",
                    help="json is a plan file that `apply --plan FILE` can run later")
     p.add_argument("--check", action="store_true", help="exit 2 when changes are pending (for CI gates)")
+    p.add_argument("--no-online", action="store_true",
+                   help="plain CREATE INDEX / ADD CONSTRAINT / SET NOT NULL instead of the online forms "
+                        "(CONCURRENTLY, NOT VALID + VALIDATE) used by default on existing tables")
 
     p = sub.add_parser("apply", help="migrate the target to the desired state",
                        description="Plan and apply the migration in transactional groups, under an advisory "
@@ -77,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--statement-timeout", default="0", help="statement_timeout for each step (default: none)")
     p.add_argument("--lock-retries", type=int, default=3, metavar="N",
                    help="retry a step that hit lock_timeout N times with exponential backoff (default 3)")
+    p.add_argument("--no-online", action="store_true",
+                   help="plain CREATE INDEX / ADD CONSTRAINT / SET NOT NULL instead of the online forms "
+                        "(CONCURRENTLY, NOT VALID + VALIDATE) used by default on existing tables")
     p.add_argument("--no-rehearsal", action="store_true",
                    help="do not rehearse the plan on a schema-only copy of the target first")
     p.add_argument("--record", action="store_true",
@@ -134,7 +140,9 @@ def _cmd_plan(args: argparse.Namespace, progress: _Progress) -> int:
 
     state = load_state(args.state)
     fn = engine.drift if args.command == "drift" else engine.plan
-    result = fn(args.database_url, state, scope=_scope(args), plan_db_url=args.plan_database_url, progress=progress)
+    online = {"online": False} if getattr(args, "no_online", False) else {}
+    result = fn(args.database_url, state, scope=_scope(args), plan_db_url=args.plan_database_url, progress=progress,
+                **online)
     sys.stdout.write(render(result.plan, args.format, color=sys.stdout.isatty(), desired=result.desired,
                             scope=_scope(args).to_dict()))
     if args.command == "drift" or args.check:
@@ -166,7 +174,8 @@ def _cmd_apply(args: argparse.Namespace, progress: _Progress) -> int:
     interactive = not args.yes and sys.stdin.isatty()
     if interactive:
         preview = saved.plan if saved else engine.plan(args.database_url, state, scope=scope,
-                                                       plan_db_url=args.plan_database_url, progress=progress).plan
+                                                       plan_db_url=args.plan_database_url, progress=progress,
+                                                       online=not args.no_online).plan
         sys.stdout.write(render(preview, "human", color=sys.stdout.isatty()))
         if preview.is_empty:
             return EXIT_OK
@@ -180,7 +189,7 @@ def _cmd_apply(args: argparse.Namespace, progress: _Progress) -> int:
     if saved:
         result = engine.apply_plan(args.database_url, saved.plan, desired=saved.desired, state=state, **common)
     else:
-        result = engine.apply(args.database_url, state, **common)
+        result = engine.apply(args.database_url, state, online=not args.no_online, **common)
     if not interactive:
         sys.stdout.write(render(result.plan, args.format, color=sys.stdout.isatty(), scope=scope.to_dict()))
     if result.plan.is_empty:

@@ -24,6 +24,7 @@ from schema_pipeline.apply.executor import (
     run_plan,
     target_lock,
 )
+from schema_pipeline.catalog.model import gc_paused
 from schema_pipeline.db import connect, password_of, redact
 from schema_pipeline.embedded import embedded_server_url
 from schema_pipeline.errors import HazardsNotAllowed, SchemaPipelineError
@@ -106,11 +107,26 @@ def current_catalog(target_url: str, *, scope: Scope | None = None):
         return introspect(conn, include_schemas=sc.include_schemas, exclude_schemas=sc.exclude_schemas)
 
 
-def plan_catalogs(current, desired) -> Plan:
-    """Diff two catalogs into a plan."""
-    from schema_pipeline.diff import diff_catalogs
+def declared_renames(state: DesiredState | None, desired) -> dict[tuple[str, str], str]:
+    """The state's declared renames, enum values included (resolved against the desired catalog)."""
+    if state is None:
+        return {}
+    from schema_pipeline.diff.renames import enum_value_renames
 
-    return Plan(steps=diff_catalogs(current, desired), target_fingerprint=current.fingerprint(),
+    return {**state.renames, **enum_value_renames(state.statements, desired)}
+
+
+@gc_paused()  # large catalogs: the collector's full passes cost more than the diff itself
+def plan_catalogs(current, desired, renames: dict[tuple[str, str], str] | None = None, *,
+                  online: bool = True) -> Plan:
+    """Diff two catalogs into a plan; `renames` are the state's declared renames (see `declared_renames`).
+    With `online` (the default) index builds, validations and SET NOT NULL run online (diff/online.py)."""
+    from schema_pipeline.diff import diff_catalogs
+    from schema_pipeline.diff.online import online_steps
+
+    steps = diff_catalogs(current, desired, renames)
+    steps = online_steps(steps, current, desired) if online else steps
+    return Plan(steps=steps, target_fingerprint=current.fingerprint(),
                 desired_fingerprint=desired.fingerprint(), server_version=getattr(current, "server_version", 0),
                 created_at=_now().isoformat(timespec="seconds"))
 
@@ -124,7 +140,7 @@ def annotate_plan_sizes(target_url: str, p: Plan) -> Plan:
 
 
 def plan(target_url: str, state: DesiredState, *, scope: Scope | None = None, plan_db_url: str | None = None,
-         progress: ProgressFn | None = None) -> PlanResult:
+         progress: ProgressFn | None = None, online: bool = True) -> PlanResult:
     """Plan the migration of `target_url` to `state`; reads both catalogs concurrently."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         fut_desired = pool.submit(desired_catalog, state, target_url, scope=scope, plan_db_url=plan_db_url,
@@ -132,7 +148,8 @@ def plan(target_url: str, state: DesiredState, *, scope: Scope | None = None, pl
         fut_current = pool.submit(current_catalog, target_url, scope=scope)
         desired = fut_desired.result()
         current = fut_current.result()
-    p = annotate_plan_sizes(target_url, plan_catalogs(current, desired))
+    p = annotate_plan_sizes(target_url, plan_catalogs(current, desired, declared_renames(state, desired),
+                                                      online=online))
     return PlanResult(plan=p, current=current, desired=desired)
 
 
@@ -158,7 +175,7 @@ def check_hazards(p: Plan, allow_hazards: set[str] | str | None) -> None:
 def apply(target_url: str, state: DesiredState, *, allow_hazards: set[str] | str | None = None,
           scope: Scope | None = None, plan_db_url: str | None = None, options: ApplyOptions | None = None,
           progress: ProgressFn | None = None, rehearse: bool = True,
-          release_info: dict | None = None) -> ApplyResult:
+          release_info: dict | None = None, online: bool = True) -> ApplyResult:
     """Plan and apply `state` to the target under an advisory lock; verify the re-plan is empty.
 
     With `rehearse` the plan first runs on a schema-only copy of the target. When `release_info`
@@ -169,7 +186,7 @@ def apply(target_url: str, state: DesiredState, *, allow_hazards: set[str] | str
     with connect(target_url, application_name=APPLY_APPLICATION_NAME) as lock_conn, \
             target_lock(lock_conn, target_url, progress):
         lock_wait = time.monotonic() - t0
-        result = plan(target_url, state, scope=scope, plan_db_url=plan_db_url, progress=progress)
+        result = plan(target_url, state, scope=scope, plan_db_url=plan_db_url, progress=progress, online=online)
         check_hazards(result.plan, allow_hazards)
         return _apply_locked(target_url, lock_conn, result.plan, result.desired, scope=scope,
                              plan_db_url=plan_db_url, options=options, progress=progress, rehearse=rehearse,

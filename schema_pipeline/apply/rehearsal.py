@@ -7,6 +7,7 @@ rehearsal is skipped with a progress message (the real apply is still transactio
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from schema_pipeline import plandb
@@ -114,11 +117,35 @@ def copy_schema(target_url: str, copy_url: str, tools: tuple[str, str], lock_wai
                           capture_output=True, env=src_env, timeout=TOOL_TIMEOUT_S)
     if dump.returncode != 0:
         raise PlanLoadError(redact("pg_dump failed: " + dump.stderr.decode(errors="replace").strip(), *secrets))
+    _preinstall_extensions(target_url, copy_url)
     dst, dst_env = _tool_args(copy_url)
     load = subprocess.run([psql, "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", f"--dbname={dst}"],
                           input=dump.stdout, capture_output=True, env=dst_env, timeout=TOOL_TIMEOUT_S)
     if load.returncode != 0:
         raise PlanLoadError(redact("psql failed: " + load.stderr.decode(errors="replace").strip(), *secrets))
+
+
+def _preinstall_extensions(target_url: str, copy_url: str) -> None:
+    """Create the target's extensions in the copy at the target's versions.
+
+    pg_dump writes `CREATE EXTENSION IF NOT EXISTS` without a version, which would install
+    the default version; a plan that moves an extension to another version must be
+    rehearsed from the version the target really has. Extensions whose schema the dump
+    creates itself are left to the dump.
+    """
+    with connect(target_url) as src:
+        rows = src.execute("SELECT e.extname, e.extversion, n.nspname FROM pg_extension e "
+                           "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'").fetchall()
+    if not rows:
+        return
+    with connect(copy_url) as dst:
+        schemas = {r[0] for r in dst.execute("SELECT nspname FROM pg_namespace").fetchall()}
+        for name, version, schema in rows:
+            if schema not in schemas:
+                continue
+            with contextlib.suppress(psycopg.Error):
+                dst.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {} VERSION {}").format(
+                    sql.Identifier(name), sql.Identifier(schema), sql.Literal(version)))
 
 
 def rehearse(target_url: str, plan: Plan, verify: VerifyFn, *, plan_server_url: str | None = None,
