@@ -123,6 +123,30 @@ def copy_schema(target_url: str, copy_url: str, tools: tuple[str, str], lock_wai
                           input=dump.stdout, capture_output=True, env=dst_env, timeout=TOOL_TIMEOUT_S)
     if load.returncode != 0:
         raise PlanLoadError(redact("psql failed: " + load.stderr.decode(errors="replace").strip(), *secrets))
+    _populate_matviews(target_url, copy_url)
+
+
+def _populate_matviews(target_url: str, copy_url: str) -> None:
+    """pg_dump --schema-only leaves every materialized view unpopulated; populate in the copy
+    those that are populated in the target (on empty tables this is instant)."""
+    query = ("SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews WHERE ispopulated "
+             "ORDER BY 1")
+    with connect(target_url) as src:
+        names = [r[0] for r in src.execute(query).fetchall()]
+    if not names:
+        return
+    with connect(copy_url) as dst:
+        pending = names
+        while pending:  # a view may read another one: retry until no progress
+            failed = []
+            for name in pending:
+                try:
+                    dst.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.SQL(name)))
+                except psycopg.Error:
+                    failed.append(name)
+            if len(failed) == len(pending):
+                return
+            pending = failed
 
 
 def _preinstall_extensions(target_url: str, copy_url: str) -> None:
