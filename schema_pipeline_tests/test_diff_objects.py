@@ -26,6 +26,35 @@ CASES = {
     "matview_change": ("CREATE TABLE t (a int, b int); CREATE MATERIALIZED VIEW m AS SELECT a FROM t;",
                        "CREATE TABLE t (a int, b int); CREATE MATERIALIZED VIEW m AS SELECT b FROM t;"),
     "enum_add": ("CREATE TYPE e AS ENUM ('a', 'c');", "CREATE TYPE e AS ENUM ('z', 'a', 'b', 'c', 'd');"),
+    "bigint_to_timestamp_empty_table": (
+        "CREATE TABLE t (id int PRIMARY KEY, c bigint, m bigint);",
+        "CREATE TABLE t (id int PRIMARY KEY, c timestamp NOT NULL, m timestamp DEFAULT CURRENT_TIMESTAMP NOT NULL);"),
+    "partition_pk_replaces_plain_parent_index": (
+        "CREATE TABLE p (id int NOT NULL, k text NOT NULL) PARTITION BY LIST (k);"
+        "CREATE TABLE p1 PARTITION OF p FOR VALUES IN ('a'); CREATE UNIQUE INDEX p_pkey ON p (k, id);"
+        "ALTER TABLE p1 ADD CONSTRAINT p1_pkey PRIMARY KEY USING INDEX p1_k_id_idx;",
+        "CREATE TABLE p (id int NOT NULL, k text NOT NULL) PARTITION BY LIST (k);"
+        "CREATE TABLE p1 PARTITION OF p FOR VALUES IN ('a'); ALTER TABLE p ADD CONSTRAINT p_pkey PRIMARY KEY (k, id);"),
+    "partition_attach_with_local_lookalike_index": (
+        "CREATE TABLE p (id int, k text) PARTITION BY LIST (k); CREATE TABLE p1 (id int, k text);"
+        "CREATE INDEX p_idx ON p (k, id); CREATE INDEX p1_local ON p1 (k, id);",
+        "CREATE TABLE p (id int, k text) PARTITION BY LIST (k); CREATE TABLE p1 (id int, k text);"
+        "ALTER TABLE p ATTACH PARTITION p1 FOR VALUES IN ('a');"
+        "CREATE INDEX p_idx ON p (k, id); CREATE INDEX p1_local ON p1 (k, id);"),
+    "new_partition_with_own_pk_backing_parent_index": (
+        "CREATE TABLE p (id int NOT NULL, k text NOT NULL CHECK (k <> '')) PARTITION BY LIST (k);"
+        "CREATE UNIQUE INDEX p_uidx ON p (k, id);",
+        "CREATE TABLE p (id int NOT NULL, k text NOT NULL CHECK (k <> '')) PARTITION BY LIST (k);"
+        "CREATE TABLE p1 (id int NOT NULL, k text NOT NULL CONSTRAINT p_k_check CHECK (k <> ''),"
+        " CONSTRAINT p1_pkey PRIMARY KEY (k, id));"
+        "ALTER TABLE p ATTACH PARTITION p1 FOR VALUES IN ('a'); CREATE UNIQUE INDEX p_uidx ON p (k, id);"),
+    "default_on_dropped_sequence_and_type_change": (
+        "CREATE SEQUENCE s; CREATE TABLE t (c integer DEFAULT nextval('s'), d integer DEFAULT nextval('s'));",
+        "CREATE TABLE t (c text DEFAULT 'x', d integer);"),
+    "enum_add_several_in_front": ("CREATE TYPE e AS ENUM ('r');", "CREATE TYPE e AS ENUM ('c', 'g', 'r', 'b');"),
+    "enum_recreate_column_leaves_type": (
+        "CREATE TYPE e AS ENUM ('a', 'b'); CREATE TABLE t (x e DEFAULT 'a' PRIMARY KEY, y e);",
+        "CREATE TYPE e AS ENUM ('b'); CREATE TABLE t (x numeric(10,2) DEFAULT 1.5 PRIMARY KEY, y e);"),
     "enum_remove": ("CREATE TYPE e AS ENUM ('a', 'b', 'c'); CREATE TABLE t (x e DEFAULT 'a', y e[]);",
                     "CREATE TYPE e AS ENUM ('c', 'a'); CREATE TABLE t (x e DEFAULT 'a', y e[]);"),
     "enum_remove_with_users": ("CREATE TYPE e AS ENUM ('a', 'b'); CREATE TABLE t (x e); "
@@ -125,3 +154,17 @@ CASES = {
 def test_converges(make_db, name):
     from_sql, to_sql = CASES[name]
     assert_converges(make_db, from_sql, to_sql)
+
+
+def test_type_change_without_a_cast_refuses_a_table_with_rows(make_db) -> None:
+    import psycopg
+
+    from schema_pipeline.diff import diff_catalogs
+    from schema_pipeline_tests.engine_harness import apply_steps, read_catalog
+
+    url = make_db("CREATE TABLE t (id int, c bigint); INSERT INTO t VALUES (1, 1700000000)")
+    steps = diff_catalogs(read_catalog(url), read_catalog(make_db("CREATE TABLE t (id int, c timestamp);")))
+    before = read_catalog(url)
+    with pytest.raises(psycopg.errors.RaiseException, match="no cast from bigint"):
+        apply_steps(url, steps)
+    assert read_catalog(url) == before

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 from psycopg.rows import dict_row
 
 from schema_pipeline.catalog import queries
-from schema_pipeline.catalog.model import BOOKKEEPING_SCHEMA, Catalog, DbObject, node_id
+from schema_pipeline.catalog.model import BOOKKEEPING_SCHEMA, Catalog, DbObject, gc_paused, node_id
 from schema_pipeline.catalog.names import ident
 
 OidKey = tuple[str, int, int]
@@ -18,6 +21,38 @@ def _run(conn: psycopg.Connection, sql: str) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql, {"bookkeeping": BOOKKEEPING_SCHEMA})
         return cur.fetchall()
+
+
+# The heaviest queries run on a second connection while the rest run on the caller's: catalog
+# reads are server-bound, so two backends roughly halve the wall time on a multi-core server.
+_SIDE_QUERIES = ("columns", "depends")
+
+
+def _sibling(conn: psycopg.Connection) -> psycopg.Connection | None:
+    """A second connection to the same database as `conn` (None when it cannot be opened)."""
+    try:
+        info = conn.info
+        conninfo = psycopg.conninfo.make_conninfo(info.dsn, password=info.password or None,
+                                                  application_name="schema_pipeline_introspect")
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    except (psycopg.Error, ValueError):
+        return None
+
+
+def _run_all(conn: psycopg.Connection) -> dict[str, list[dict[str, Any]]]:
+    """All catalog queries, split over `conn` and a sibling connection run from a thread."""
+    side = _sibling(conn)
+    if side is None:
+        return {name: _run(conn, sql) for name, sql in queries.ALL.items()}
+    with side, ThreadPoolExecutor(max_workers=1) as pool:
+        def run_side() -> dict[str, list[dict[str, Any]]]:
+            side.execute("SELECT set_config('search_path', '', false)")
+            return {name: _run(side, queries.ALL[name]) for name in _SIDE_QUERIES if name in queries.ALL}
+
+        fut = pool.submit(run_side)
+        rows = {name: _run(conn, sql) for name, sql in queries.ALL.items() if name not in _SIDE_QUERIES}
+        rows.update(fut.result())
+    return {name: rows[name] for name in queries.ALL}
 
 
 def _q(schema: str, name: str) -> str:
@@ -46,22 +81,44 @@ def introspect(
     exclude_schemas: list[str] | None = None,
 ) -> Catalog:
     """Read the connected database's schema objects (non-system, non-extension) into a Catalog."""
+    with gc_paused():
+        return _introspect(conn, include_schemas=include_schemas, exclude_schemas=exclude_schemas)
+
+
+def _introspect(
+    conn: psycopg.Connection,
+    *,
+    include_schemas: list[str] | None = None,
+    exclude_schemas: list[str] | None = None,
+) -> Catalog:
     old_path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
     conn.execute("SELECT set_config('search_path', '', false)")
     try:
-        rows = {name: _run(conn, sql) for name, sql in queries.ALL.items()}
+        rows = _run_all(conn)
     finally:
         conn.execute("SELECT set_config('search_path', %s, false)", (old_path,))
+    # Building is pure Python (the GIL serialises it anyway): one catalog at a time keeps the peak
+    # memory of concurrent reads (both sides of a plan, many drift targets) to one set of raw rows in work.
+    with _BUILD_LOCK:
+        return _build(conn, rows, include_schemas, exclude_schemas)
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], include_schemas: list[str] | None,
+           exclude_schemas: list[str] | None) -> Catalog:
     b = _Builder()
     b.cat.server_version = conn.info.server_version
+    b.cat.role = conn.info.user
 
-    for r in rows["schemas"]:
+    for r in rows.pop("schemas"):
         b.add(
             DbObject("schema", r["name"], None, r["name"], {"owner": r["owner"], "comment": r["comment"], "acl": r["acl"]}),
             "pg_namespace",
             r["oid"],
         )
-    for r in rows["extensions"]:
+    for r in rows.pop("extensions"):
         b.add(
             DbObject(
                 "extension",
@@ -74,10 +131,10 @@ def introspect(
             "pg_extension",
             r["oid"],
         )
-    for r in rows["collations"]:
+    for r in rows.pop("collations"):
         attrs = {k: r[k] for k in ("provider", "lc_collate", "lc_ctype", "icu_locale", "deterministic", "owner", "comment")}
         b.add(DbObject("collation", _q(r["schema"], r["name"]), r["schema"], r["name"], attrs), "pg_collation", r["oid"])
-    for r in rows["types"]:
+    for r in rows.pop("types"):
         attrs: dict[str, Any] = {"typtype": r["typtype"], "owner": r["owner"], "comment": r["comment"], "acl": r["acl"]}
         if r["typtype"] == "e":
             attrs["labels"] = r["labels"] or []
@@ -95,9 +152,9 @@ def introspect(
         if r["typarray"]:
             b.oids[("pg_type", r["typarray"], 0)] = obj.id
 
-    seq_rows = {r["oid"]: r for r in rows["sequences"]}
+    seq_rows = {r["oid"]: r for r in rows.pop("sequences")}
     rel_ids: dict[int, str] = {}
-    for r in rows["relations"]:
+    for r in rows.pop("relations"):
         kind = _RELKIND.get(r["relkind"])
         if kind is None:
             continue
@@ -173,7 +230,7 @@ def introspect(
         if r["reltype"]:
             b.oids[("pg_type", r["reltype"], 0)] = obj.id
 
-    for r in sorted(rows["columns"], key=lambda r: (r["reloid"], r["attnum"])):
+    for r in sorted(rows.pop("columns"), key=lambda r: (r["reloid"], r["attnum"])):
         rid = rel_ids.get(r["reloid"])
         if rid is None or rid == "identity":
             continue
@@ -223,7 +280,7 @@ def introspect(
         )
 
     index_owner: dict[int, str] = {}
-    for r in rows["constraints"]:
+    for r in rows.pop("constraints"):
         tid = node_id("table", _q(r["schema"], r["table_name"]))
         if tid not in b.cat.objects or (r["inhcount"] and not r["islocal"] and not r["has_parent"]):
             continue
@@ -248,7 +305,7 @@ def introspect(
         )
         if r["conindid"] and r["contype"] in ("p", "u", "x"):
             index_owner[r["conindid"]] = obj.id
-    for r in rows["indexes"]:
+    for r in rows.pop("indexes"):
         if r["constraint_backed"]:
             cid = index_owner.get(r["oid"])
             if cid:
@@ -264,19 +321,21 @@ def introspect(
                  "attached_to": r["attached_to"]}
         if r["replident"]:
             attrs["replica_identity"] = True
+        if not r["valid"]:
+            attrs["invalid"] = True  # left by an interrupted CREATE INDEX CONCURRENTLY: rebuilt by the next plan
         deps = [tid] + ([node_id("index", r["attached_to"])] if r["attached_to"] else [])
         b.add(
             DbObject("index", _q(r["schema"], r["name"]), r["schema"], r["name"], attrs, parent=tid, deps=deps),
             "pg_class",
             r["oid"],
         )
-    for r in rows["functions"]:
+    for r in rows.pop("functions"):
         if r["definition"] is None:
             continue  # ordered-set / hypothetical aggregates are not modelled
         key = f"{_q(r['schema'], r['name'])}({r['identity_args']})"
         attrs = {k: r[k] for k in ("prokind", "definition", "arguments", "result", "owner", "comment", "acl")}
         b.add(DbObject("function", key, r["schema"], r["name"], attrs), "pg_proc", r["oid"])
-    for r in rows["triggers"]:
+    for r in rows.pop("triggers"):
         pkind = {"v": "view", "m": "matview"}.get(r["relkind"], "table")
         tid = node_id(pkind, _q(r["schema"], r["table_name"]))
         if tid not in b.cat.objects:
@@ -288,7 +347,7 @@ def introspect(
             "pg_trigger",
             r["oid"],
         )
-    for r in rows["rules"]:
+    for r in rows.pop("rules"):
         pkind = {"v": "view", "m": "matview"}.get(r["relkind"], "table")
         tid = node_id(pkind, _q(r["schema"], r["table_name"]))
         if tid not in b.cat.objects:
@@ -300,7 +359,7 @@ def introspect(
             "pg_rewrite",
             r["oid"],
         )
-    for r in rows["statistics"]:
+    for r in rows.pop("statistics"):
         pkind = "matview" if r["relkind"] == "m" else "table"
         tid = node_id(pkind, _q(r["table_schema"], r["table_name"]))
         if tid not in b.cat.objects:
@@ -311,7 +370,7 @@ def introspect(
             "pg_statistic_ext",
             r["oid"],
         )
-    for r in rows["policies"]:
+    for r in rows.pop("policies"):
         tid = node_id("table", _q(r["schema"], r["table_name"]))
         if tid not in b.cat.objects:
             continue
@@ -322,7 +381,7 @@ def introspect(
             "pg_policy",
             r["oid"],
         )
-    for r in rows["default_acls"]:
+    for r in rows.pop("default_acls"):
         if r["schema"] is not None and node_id("schema", r["schema"]) not in b.cat.objects:
             continue
         key = f"{r['role']}.{r['schema'] or ''}.{r['objtype']}"
@@ -330,16 +389,19 @@ def introspect(
         b.add(DbObject("defacl", key, r["schema"], r["objtype"], {"role": r["role"], "objtype": r["objtype"],
                                                                     "acl": r["acl"]}, deps=deps))
 
-    _add_dependencies(b, rows["depends"])
+    _add_dependencies(b, rows.pop("depends"))
     _filter_schemas(b.cat, include_schemas, exclude_schemas)
     return b.cat
 
 
 def _add_dependencies(b: _Builder, dep_rows: list[dict[str, Any]]) -> None:
     objs = b.cat.objects
+    schema_ids: dict[str, str] = {}  # one string per schema id, shared by every object's deps
     for o in objs.values():
         if o.schema is not None and o.kind != "defacl":
-            sid = node_id("schema", o.schema)
+            sid = schema_ids.get(o.schema)
+            if sid is None:
+                sid = schema_ids[o.schema] = node_id("schema", o.schema)
             if sid in objs:
                 o.deps.append(sid)
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 def _acl(acl: str, kind: str, owner: str) -> str:
     """SQL for a sorted text[] of 'grantee=PRIVILEGE[*]' with NULL meaning the owner default."""
     src = f"coalesce({acl}, acldefault('{kind}', {owner}))" if kind else acl
-    return (
+    sub = (
         "(SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM (SELECT format('%%s=%%s%%s', "
         "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, "
         "a.privilege_type, CASE WHEN a.is_grantable THEN '*' ELSE '' END) AS x "
         f"FROM aclexplode({src}) a) s)"
     )
+    # Without a default, a NULL acl explodes to nothing: skip the per-row subquery (most columns).
+    return sub if kind else f"(CASE WHEN {acl} IS NULL THEN '{{}}'::text[] ELSE {sub} END)"
 
 
 def _not_ext(catalog: str, oid: str) -> str:
+    # NOT IN over a non-null column: planned as one hashed subplan instead of a probe per row.
     return (
-        f"NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass "
-        f"AND e.objid = {oid} AND e.deptype = 'e')"
+        f"{oid} NOT IN (SELECT e.objid FROM pg_depend e WHERE e.classid = '{catalog}'::regclass "
+        "AND e.deptype = 'e')"
     )
 
 
@@ -85,9 +88,9 @@ WHERE {SCOPE} AND {_not_ext("pg_type", "t.oid")}
 
 RELATIONS = f"""
 SELECT c.oid, c.reltype, n.nspname AS schema, c.relname AS name, c.relkind, c.relpersistence AS persistence,
-       pg_get_userbyid(c.relowner) AS owner, obj_description(c.oid, 'pg_class') AS comment,
-       {_acl("c.relacl", "r", "c.relowner")} AS acl,
-       {_acl("c.relacl", "s", "c.relowner")} AS seq_acl,
+       pg_get_userbyid(c.relowner) AS owner, dsc.description AS comment,
+       CASE WHEN c.relkind <> 'S' THEN {_acl("c.relacl", "r", "c.relowner")} END AS acl,
+       CASE WHEN c.relkind = 'S' THEN {_acl("c.relacl", "s", "c.relowner")} END AS seq_acl,
        c.relrowsecurity AS rls, c.relforcerowsecurity AS force_rls,
        (SELECT array_agg(o ORDER BY o) FROM unnest(c.reloptions) o) AS options,
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partkey,
@@ -105,6 +108,7 @@ SELECT c.oid, c.reltype, n.nspname AS schema, c.relname AS name, c.relkind, c.re
             WHERE t.oid = c.reltype) END AS type_acl,
        CASE WHEN c.relkind = 'c' THEN obj_description(c.reltype, 'pg_type') END AS type_comment
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description dsc ON dsc.objoid = c.oid AND dsc.classoid = 'pg_class'::regclass AND dsc.objsubid = 0
 WHERE {SCOPE} AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'S', 'f') AND {_not_ext("pg_class", "c.oid")}
 """
 
@@ -118,16 +122,16 @@ SELECT c.oid AS reloid, a.attnum, n.nspname AS schema, c.relname AS table_name, 
             THEN (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
                   ELSE format('%%I.%%I', cn.nspname, co.collname) END FROM pg_collation co
                   JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END AS collation,
-       col_description(c.oid, a.attnum) AS comment,
+       dsc.description AS comment,
        {_acl("a.attacl", "", "0")} AS acl,
        a.attislocal AS islocal, a.attinhcount AS inhcount,
        CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END AS stattarget,
        CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage,
-       (SELECT format('%%s|%%s|%%s|%%s|%%s|%%s|%%s', format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement,
-               s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
+       CASE WHEN a.attidentity <> '' THEN (SELECT format('%%s|%%s|%%s|%%s|%%s|%%s|%%s', format_type(s.seqtypid, NULL),
+               s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
           FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid
          WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-           AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'i' LIMIT 1) AS identity_seq,
+           AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'i' LIMIT 1) END AS identity_seq,
        (SELECT format('%%I.%%I', sn.nspname, sc.relname)
           FROM pg_depend d JOIN pg_class sc ON sc.oid = d.objid JOIN pg_namespace sn ON sn.oid = sc.relnamespace
          WHERE a.attidentity <> '' AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
@@ -136,13 +140,14 @@ SELECT c.oid AS reloid, a.attnum, n.nspname AS schema, c.relname AS table_name, 
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_description dsc ON dsc.objoid = c.oid AND dsc.classoid = 'pg_class'::regclass AND dsc.objsubid = a.attnum
 WHERE {SCOPE} AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f') AND a.attnum > 0 AND NOT a.attisdropped
   AND {_not_ext("pg_class", "c.oid")}
 """
 
 CONSTRAINTS = f"""
 SELECT k.oid, k.conindid, n.nspname AS schema, c.relname AS table_name, k.conname AS name, k.contype,
-       pg_get_constraintdef(k.oid) AS definition, obj_description(k.oid, 'pg_constraint') AS comment,
+       pg_get_constraintdef(k.oid) AS definition, dsc.description AS comment,
        k.conislocal AS islocal, k.coninhcount AS inhcount, k.conparentid <> 0 AS has_parent,
        (SELECT format('%%s.%%s.%%s', pn.nspname, pc.relname, pk.conname) FROM pg_constraint pk
           JOIN pg_class pc ON pc.oid = pk.conrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
@@ -154,19 +159,21 @@ SELECT k.oid, k.conindid, n.nspname AS schema, c.relname AS table_name, k.connam
           WHERE k.contype IN ('p', 'u', 'x') AND h.inhrelid = k.conindid)
           AS index_attached_to
 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description dsc ON dsc.objoid = k.oid AND dsc.classoid = 'pg_constraint'::regclass AND dsc.objsubid = 0
 WHERE {SCOPE} AND k.conrelid <> 0 AND {_not_ext("pg_class", "c.oid")}
 """
 
 INDEXES = f"""
 SELECT i.indexrelid AS oid, n.nspname AS schema, ic.relname AS name, c.relname AS table_name, c.relkind,
-       pg_get_indexdef(i.indexrelid) AS definition, obj_description(i.indexrelid, 'pg_class') AS comment,
-       i.indisclustered AS clustered, i.indisreplident AS replident,
+       pg_get_indexdef(i.indexrelid) AS definition, dsc.description AS comment,
+       i.indisclustered AS clustered, i.indisreplident AS replident, i.indisvalid AS valid,
        EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
                AND k.contype IN ('p', 'u', 'x')) AS constraint_backed,
        (SELECT format('%%s.%%s', pn.nspname, pc.relname) FROM pg_inherits h JOIN pg_class pc ON pc.oid = h.inhparent
           JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE h.inhrelid = i.indexrelid) AS attached_to
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description dsc ON dsc.objoid = i.indexrelid AND dsc.classoid = 'pg_class'::regclass AND dsc.objsubid = 0
 WHERE {SCOPE} AND {_not_ext("pg_class", "c.oid")}
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from schema_pipeline.catalog.model import DbObject
-from schema_pipeline.catalog.names import ident, qname
+from schema_pipeline.catalog.names import ident, literal, qname
 from schema_pipeline.diff.base import DiffContext, Generator
 from schema_pipeline.diff.common import HazardType, Step, acl_steps, comment_steps, hz, step
 
@@ -81,6 +81,27 @@ def _is_user_type(type_sql: str, ctx: DiffContext, desired: bool) -> bool:
     return obj is not None and obj.attrs.get("typtype") == "e"
 
 
+_NUMBERS = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
+_DATETIMES = {"timestamp without time zone", "timestamp with time zone", "date", "time without time zone",
+              "time with time zone", "interval"}
+
+
+def _no_cast(old: str, new: str) -> bool:
+    """True for type pairs PostgreSQL has no cast for (numbers <-> date/time types)."""
+    ob, nb = _split_type(old)[0], _split_type(new)[0]
+    return (ob in _NUMBERS and nb in _DATETIMES) or (ob in _DATETIMES and nb in _NUMBERS)
+
+
+def _empty_only_type_change(col: DbObject, table: str, new_type: str, old_type: str, hazards: list) -> Step:
+    """A type change without a cast: done only while the table is empty (no data conversion is invented)."""
+    message = (f"no cast from {old_type} to {new_type} for {col.key}: the table must be empty; "
+               "convert the data with a migration of your own")
+    sql = (f"DO $sp$ BEGIN\n  LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\n"
+           f"  IF EXISTS (SELECT 1 FROM {table}) THEN\n    RAISE EXCEPTION {literal(message).replace('%', '%%')};\n"
+           f"  END IF;\n  ALTER TABLE {table} ALTER COLUMN {ident(col.name)} TYPE {new_type} USING NULL;\nEND $sp$")
+    return step(col, "alter", sql, *hazards, hz(HazardType.CORRECTNESS, message))
+
+
 _STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
 
 
@@ -148,8 +169,11 @@ class ColumnGenerator(Generator):
             collate = f" COLLATE {a['collation']}" if a.get("collation") else ""
             via = "::text" if _is_user_type(o["type"], ctx, False) or _is_user_type(a["type"], ctx, True) else ""
             arr = "[]" if via and a["type"].endswith("[]") else ""
-            steps.append(step(new, "alter", f"{col} TYPE {a['type']}{collate} USING {ident(new.name)}{via}{arr}::"
-                              f"{a['type']}", *hazards))
+            if _no_cast(o["type"], a["type"]):
+                steps.append(_empty_only_type_change(new, ref, a["type"] + collate, o["type"], hazards))
+            else:
+                steps.append(step(new, "alter", f"{col} TYPE {a['type']}{collate} USING {ident(new.name)}{via}{arr}::"
+                                  f"{a['type']}", *hazards))
             ctx.invalidated.add(new.id)
         if a.get("identity") and not o.get("notnull"):
             steps.append(step(new, "alter", f"{col} SET NOT NULL"))

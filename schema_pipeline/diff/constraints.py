@@ -22,11 +22,21 @@ def _attach_steps(obj: DbObject) -> list[Step]:
     return [step(obj, "alter", f"ALTER INDEX {qname(schema, name)} ATTACH PARTITION {qname(obj.schema, obj.name)}")]
 
 
+def inline_in_new_partition(obj: DbObject, ctx: DiffContext) -> bool:
+    """A new partition's own primary key / unique constraint that backs a partition of a parent index: it is
+    declared in CREATE TABLE ... PARTITION OF, so PostgreSQL attaches it instead of building an index of its own."""
+    if obj.kind != "constraint" or obj.attrs.get("contype") not in ("p", "u") or obj.attrs.get("inherited_from"):
+        return False
+    table = ctx.desired.get(obj.parent or "")
+    return bool(obj.attrs.get("index_attached_to") and table and table.attrs.get("partition_of")
+                and ctx.new(table.id))
+
+
 class ConstraintGenerator(Generator):
     kind = "constraint"
 
     def absorbed_by_parent(self, obj: DbObject, ctx: DiffContext, phase: str) -> bool:
-        return phase == "drop"
+        return phase == "drop" or inline_in_new_partition(obj, ctx)
 
     def create(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
         parent_con = obj.attrs.get("inherited_from")
@@ -63,6 +73,8 @@ class ConstraintGenerator(Generator):
     def drop(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
         if obj.attrs.get("inherited_from"):
             return []  # goes with its parent constraint (or becomes local on DETACH)
+        if obj.attrs.get("index_attached_to") and ctx.gone(f"index:{obj.attrs['index_attached_to']}"):
+            return []  # attached to a parent index that is dropped (with CASCADE, the only way)
         hazards = [hz(HazardType.INDEX_DROPPED, f"drops the index of {obj.key}")] if obj.attrs["contype"] in "pux" else []
         return [step(obj, "drop", f"ALTER TABLE IF EXISTS {_table_ref(obj)} DROP CONSTRAINT IF EXISTS {ident(obj.name)}",
                      *hazards)]

@@ -9,7 +9,9 @@ from schema_pipeline.catalog.names import ident, qname
 from schema_pipeline.diff.base import DiffContext, Generator
 from schema_pipeline.diff.common import step
 from schema_pipeline.diff.graph import Node, order
+from schema_pipeline.diff.owners import drop_implicit_owner_steps, unspecified_owners
 from schema_pipeline.diff.registry import GENERATORS
+from schema_pipeline.diff.renames import Renames, plan_renames
 from schema_pipeline.plan.model import Step
 
 # Kinds that may be dropped and created again when something they depend on changes.
@@ -31,8 +33,18 @@ def _dependents(cat: Catalog) -> dict[str, list[str]]:
     return rev
 
 
-def diff_catalogs(current: Catalog, desired: Catalog) -> list[Step]:
-    """Ordered steps whose execution transforms `current` into `desired` (empty when converged)."""
+def diff_catalogs(current: Catalog, desired: Catalog, renames: Renames | None = None) -> list[Step]:
+    """Ordered steps whose execution transforms `current` into `desired` (empty when converged).
+
+    `renames` are the state's declared renames ({(kind, qualified new name): old name}); pending ones
+    become `ALTER ... RENAME` steps that run first, instead of a drop and a create.
+    """
+    current, rename_steps = plan_renames(current, desired, renames)
+    desired, implicit_owner = unspecified_owners(current, desired)
+    return drop_implicit_owner_steps(rename_steps + _diff(current, desired), implicit_owner)
+
+
+def _diff(current: Catalog, desired: Catalog) -> list[Step]:
     ctx = DiffContext(current, desired)
     cur, des = current.objects, desired.objects
     ctx.dropped = {k for k in cur if k not in des}
@@ -72,7 +84,8 @@ def diff_catalogs(current: Catalog, desired: Catalog) -> list[Step]:
         create_node[k] = add(Node(o.kind, k, "create", _gen(o.kind).create(o, ctx)))
     for k, (drop_steps, set_steps) in _default_resets(ctx).items():
         drop_node[k] = add(Node("column", k, "drop", drop_steps))
-        alters[k] = set_steps + alters.get(k, [])
+        if k not in alters or cur[k].attrs.get("default") == des[k].attrs.get("default"):
+            alters[k] = alters.get(k, []) + set_steps  # else the column's own ALTER sets the new default
     for k, steps in alters.items():
         create_node[k] = add(Node(cur[k].kind, k, "alter", steps))
 

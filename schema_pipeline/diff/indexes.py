@@ -15,6 +15,12 @@ def _table(obj: DbObject) -> str:
     return qname(schema, name)
 
 
+def _on_partitioned_table(obj: DbObject, ctx: DiffContext) -> bool:
+    """A partitioned index is INVALID until every partition has one attached (ATTACH repairs it)."""
+    table = ctx.current.get(obj.parent or "")
+    return bool(table and table.attrs.get("relkind") == "p")
+
+
 class IndexGenerator(Generator):
     kind = "index"
 
@@ -44,12 +50,20 @@ class IndexGenerator(Generator):
         parent_index = obj.attrs.get("attached_to")
         if parent_index and ctx.gone(f"index:{parent_index}"):
             return []  # dropped together with its parent index
-        return [step(obj, "drop", f"DROP INDEX IF EXISTS {qname(obj.schema, obj.name)}",
-                     hz(HazardType.INDEX_DROPPED, f"drops index {obj.key}"))]
+        # a partition's constraint attached to this index blocks a plain DROP (and cannot be dropped itself)
+        attached = [o for o in ctx.current.objects.values() if o.kind == "constraint"
+                    and o.attrs.get("index_attached_to") == obj.key and ctx.gone(o.id)]
+        cascade = " CASCADE" if attached else ""
+        return [step(obj, "drop", f"DROP INDEX IF EXISTS {qname(obj.schema, obj.name)}{cascade}",
+                     hz(HazardType.INDEX_DROPPED, f"drops index {obj.key}"
+                        + (f" and the partition constraints attached to it ({', '.join(o.key for o in attached)})"
+                           if attached else "")))]
 
     def alter(self, old: DbObject, new: DbObject, ctx: DiffContext) -> list[Step] | None:
         if old.attrs["definition"] != new.attrs["definition"]:
             return None
+        if old.attrs.get("invalid") and not new.attrs.get("invalid") and not _on_partitioned_table(old, ctx):
+            return None  # an interrupted CREATE INDEX CONCURRENTLY left it INVALID: rebuild it
         if old.attrs.get("attached_to") != new.attrs.get("attached_to"):
             if old.attrs.get("attached_to"):
                 table_old, table_new = ctx.current.get(old.parent or ""), ctx.desired.get(new.parent or "")

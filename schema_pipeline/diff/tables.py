@@ -19,6 +19,7 @@ from schema_pipeline.diff.common import (
     qname,
     step,
 )
+from schema_pipeline.diff.constraints import inline_in_new_partition
 
 
 def _qual(dotted: str) -> str:
@@ -38,7 +39,17 @@ class TableGenerator(Generator):
         ref = table_ref(obj)
         unlogged = "UNLOGGED " if a["persistence"] == "u" else ""
         cols = [c for c in ctx.desired.children(obj.id, "column") if not c.attrs.get("from_parent")]
-        if a.get("partition_of"):
+        inline = [c for c in ctx.desired.children(obj.id, "constraint") if inline_in_new_partition(c, ctx)]
+        attach = ""
+        if a.get("partition_of") and inline:
+            # built standalone with its own keys, then attached: ATTACH adopts them for the parent's indexes
+            checks = [k for k in ctx.desired.children(f"table:{a['partition_of']}", "constraint")
+                      if k.attrs.get("contype") == "c"]  # ATTACH requires the parent's checks
+            body = ",\n    ".join([column_definition(c) for c in ctx.desired.children(obj.id, "column")] +
+                                  [f"CONSTRAINT {ident(k.name)} {k.attrs['definition']}" for k in checks + inline])
+            sql = f"CREATE {unlogged}TABLE {ref} (\n    {body}\n)"
+            attach = f"ALTER TABLE {_qual(a['partition_of'])} ATTACH PARTITION {ref} {a['partbound']}"
+        elif a.get("partition_of"):
             sql = f"CREATE {unlogged}TABLE {ref} PARTITION OF {_qual(a['partition_of'])} {a['partbound']}"
         else:
             body = ",\n    ".join(column_definition(c) for c in cols)
@@ -50,10 +61,14 @@ class TableGenerator(Generator):
         if a.get("options"):
             sql += " WITH (" + ", ".join(a["options"]) + ")"
         steps = [step(obj, "create", sql)]
-        if a.get("partition_of"):
+        if attach:
+            steps.append(step(obj, "alter", attach))
+        elif a.get("partition_of"):
             for c in ctx.desired.children(obj.id, "column"):
                 steps += _partition_column_steps(c, ctx, a["partition_of"])
         steps += self._extras(obj, None, ctx)
+        for k in inline:
+            steps += comment_steps(k, f"CONSTRAINT {ident(k.name)} ON {ref}", None, k.attrs.get("comment"))
         for c in ctx.desired.children(obj.id, "column"):
             cref = f"COLUMN {ref}.{ident(c.name)}"
             steps += column_setting_steps(c, None)
@@ -95,6 +110,10 @@ class TableGenerator(Generator):
         for part in partitions:
             if part.attrs.get("partition_of") == obj.key and not ctx.gone(part.id):
                 steps.append(step(obj, "alter", f"ALTER TABLE {table_ref(obj)} DETACH PARTITION {table_ref(part)}"))
+                for idx in ctx.current.children(part.id, "index"):  # clones that DETACH leaves behind
+                    if idx.attrs.get("attached_to") and ctx.gone(idx.id):
+                        steps.append(step(idx, "drop", f"DROP INDEX IF EXISTS {qname(idx.schema, idx.name)}",
+                                          hz(HazardType.INDEX_DROPPED, f"drops index {idx.key}")))
         steps.append(step(obj, "drop", f"DROP TABLE IF EXISTS {table_ref(obj)}",
                           hz(HazardType.DELETES_DATA, f"drops table {obj.key} and its data")))
         return steps
@@ -110,9 +129,13 @@ class TableGenerator(Generator):
             if o.get("partition_of") and not ctx.gone(f"table:{o['partition_of']}"):
                 steps.append(step(new, "alter", f"ALTER TABLE {_qual(o['partition_of'])} DETACH PARTITION {ref}", lock))
             if a.get("partition_of"):
+                lookalikes = _local_lookalike_indexes(new, ctx)
+                steps += [step(i, "drop", f"DROP INDEX {qname(i.schema, i.name)}") for i in lookalikes]
                 steps += _precreate_partition_indexes(new, ctx)
                 steps.append(step(new, "alter", f"ALTER TABLE {_qual(a['partition_of'])} ATTACH PARTITION {ref} "
                                   f"{a['partbound']}", lock))
+                steps += [step(i, "create", i.attrs["definition"], hz(HazardType.INDEX_BUILD, f"rebuilds {i.key}"))
+                          for i in lookalikes]
         if a["persistence"] != o["persistence"]:
             steps.append(step(new, "alter", f"ALTER TABLE {ref} SET {'UNLOGGED' if a['persistence'] == 'u' else 'LOGGED'}",
                               hz(HazardType.TABLE_REWRITE, "changing persistence rewrites the table")))
@@ -145,6 +168,24 @@ def _partition_column_steps(col: DbObject, ctx: DiffContext, parent: str) -> lis
         default = col.attrs.get("default")
         steps.append(step(col, "alter", f"{ref} DROP DEFAULT" if default is None else f"{ref} SET DEFAULT {default}"))
     return steps
+
+
+def _unnamed(definition: str) -> str:
+    return re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON ", r"CREATE \1INDEX ON ", definition)
+
+
+def _local_lookalike_indexes(table: DbObject, ctx: DiffContext) -> list[DbObject]:
+    """Indexes that stay local but look like one that ATTACH must adopt: PostgreSQL would adopt the older one
+    (the local index), so it is dropped before ATTACH and built again after it."""
+    wanted = {_unnamed(i.attrs["definition"]) for i in ctx.desired.children(table.id, "index")
+              if i.attrs.get("attached_to") and i.id not in ctx.current.objects}
+    out = []
+    for i in ctx.current.children(table.id, "index"):
+        d = ctx.desired.get(i.id)
+        if d is not None and not d.attrs.get("attached_to") and not i.attrs.get("attached_to") \
+                and _unnamed(i.attrs["definition"]) in wanted and d.attrs["definition"] == i.attrs["definition"]:
+            out.append(d)
+    return out
 
 
 def _precreate_partition_indexes(table: DbObject, ctx: DiffContext) -> list[Step]:

@@ -85,7 +85,7 @@ class TypeGenerator(Generator):
                 if label in present:
                     continue
                 if i == 0:
-                    where = f" BEFORE {literal(a['labels'][1])}" if len(a["labels"]) > 1 else ""
+                    where = f" BEFORE {literal(present[0])}" if present else ""
                 else:
                     where = f" AFTER {literal(a['labels'][i - 1])}"
                 steps.append(step(new, "alter", f"ALTER TYPE {ref} ADD VALUE {literal(label)}{where}",
@@ -147,10 +147,16 @@ def enum_recreate(old: DbObject, new: DbObject, ctx: DiffContext) -> list[Step]:
         if default is not None:
             steps.append(step(col, "alter", f"ALTER TABLE {tref} ALTER COLUMN {cname} DROP DEFAULT"))
         arr = "[]" if ctype.endswith("[]") else ""
+        desired_col = ctx.desired.get(col.id)
+        if desired_col is not None and desired_col.attrs["type"] != ctype:
+            # the column leaves the type: park it as text, its own ALTER converts it to the desired type
+            steps.append(step(col, "alter", f"ALTER TABLE {tref} ALTER COLUMN {cname} TYPE text{arr} USING "
+                              f"{cname}::text{arr}", hz(HazardType.TABLE_REWRITE, f"column {col.key} is rewritten")))
+            ctx.invalidated.add(col.id)
+            continue
         steps.append(step(col, "alter", f"ALTER TABLE {tref} ALTER COLUMN {cname} TYPE {ctype} USING "
                           f"{cname}::text{arr}::{ref}{arr}",
                           hz(HazardType.TABLE_REWRITE, f"column {col.key} is rewritten")))
-        desired_col = ctx.desired.get(col.id)
         ddefault = desired_col.attrs.get("default") if desired_col else None
         if ddefault is not None:
             steps.append(step(col, "alter", f"ALTER TABLE {tref} ALTER COLUMN {cname} SET DEFAULT {ddefault}"))
