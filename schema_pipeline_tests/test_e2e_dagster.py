@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,7 +406,14 @@ def test_commit_to_test_then_approved_prod_then_drift_seen_in_the_browser(dagste
     # 4. Someone changes prod by hand; the drift job finds it (the run itself succeeds).
     with psycopg.connect(dev.prod_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE public.employee ADD COLUMN nickname text")
-    dev.wait_run(dev.launch("drift_checks"))
+    drift_run = dev.launch("drift_checks")
+    try:
+        dev.wait_run(drift_run)
+    except AssertionError as first:
+        # Seen once in eight runs on a loaded 2-core machine: the run was marked failed about a second
+        # after launch, before any step started. Relaunch once; a second failure fails the test.
+        warnings.warn(f"drift_checks run failed at start, relaunching once: {first}", stacklevel=1)
+        dev.wait_run(dev.launch("drift_checks"))
     drift = dev.check_evaluation(["release", "prod"], "no_drift")
     assert drift["status"] == "FAILED"
     evaluation = drift["evaluation"]
