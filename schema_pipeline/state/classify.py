@@ -64,7 +64,7 @@ SQL_COMMANDS = frozenset(
 )
 
 # Words that may sit between CREATE and the object type.
-_CREATE_MODIFIERS = frozenset(
+CREATE_MODIFIERS = frozenset(
     [
         "or",
         "replace",
@@ -135,7 +135,7 @@ def classify(code_tokens: list[Token] | tuple[Token, ...]) -> str:
         return ""
     if first == "create":
         i = 1
-        while i < len(w) and w[i] in _CREATE_MODIFIERS:
+        while i < len(w) and w[i] in CREATE_MODIFIERS:
             # "default privileges" is only for ALTER; CREATE DEFAULT CONVERSION is a modifier.
             i += 1
         typ, _ = object_type(w, i)

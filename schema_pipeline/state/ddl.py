@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schema_pipeline.state.classify import object_type, words_of
+from schema_pipeline.state.classify import CREATE_MODIFIERS, object_type, words_of
 from schema_pipeline.state.lexer import COMMENT, PUNCT, QIDENT, WORD, Token, ident_value
 
 _IDENT = (WORD, QIDENT)
@@ -170,21 +170,7 @@ def created_object(toks: list[Token], default_schema: str) -> CreatedObject | No
         return None
     i = 1
     or_replace = False
-    while i < len(w) and w[i] in (
-        "or",
-        "replace",
-        "temp",
-        "temporary",
-        "unlogged",
-        "global",
-        "local",
-        "unique",
-        "recursive",
-        "trusted",
-        "procedural",
-        "constraint",
-        "default",
-    ):
+    while i < len(w) and w[i] in CREATE_MODIFIERS:
         if w[i] == "replace":
             or_replace = True
         i += 1

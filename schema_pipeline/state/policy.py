@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schema_pipeline.state.classify import object_type, words_of
+from schema_pipeline.state.classify import CREATE_MODIFIERS, object_type, words_of
 from schema_pipeline.state.ddl import created_object, is_word, tok_at
 from schema_pipeline.state.lexer import DOLLAR, PUNCT, QIDENT, STRING, WORD, Token, ident_value, string_value
 
@@ -296,21 +296,7 @@ def check_statement(toks: list[Token], kind: str, search_path: str) -> Verdict:
     if verb in ("create", "alter", "drop"):
         i = 1
         if verb == "create":
-            while i < len(w) and w[i] in (
-                "or",
-                "replace",
-                "temp",
-                "temporary",
-                "unlogged",
-                "global",
-                "local",
-                "unique",
-                "recursive",
-                "trusted",
-                "procedural",
-                "constraint",
-                "default",
-            ):
+            while i < len(w) and w[i] in CREATE_MODIFIERS:
                 i += 1
         typ, _ = object_type(w, i)
         if typ == "owned" and verb == "drop":
