@@ -335,30 +335,20 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
         key = f"{_q(r['schema'], r['name'])}({r['identity_args']})"
         attrs = {k: r[k] for k in ("prokind", "definition", "arguments", "result", "owner", "comment", "acl")}
         b.add(DbObject("function", key, r["schema"], r["name"], attrs), "pg_proc", r["oid"])
-    for r in rows.pop("triggers"):
-        pkind = {"v": "view", "m": "matview"}.get(r["relkind"], "table")
-        tid = node_id(pkind, _q(r["schema"], r["table_name"]))
-        if tid not in b.cat.objects:
-            continue
-        attrs = {"definition": r["definition"], "enabled": r["enabled"], "comment": r["comment"]}
-        b.add(
-            DbObject("trigger", f"{_q(r['schema'], r['table_name'])}.{r['name']}", r["schema"], r["name"], attrs,
-                     parent=tid, deps=[tid]),
-            "pg_trigger",
-            r["oid"],
-        )
-    for r in rows.pop("rules"):
-        pkind = {"v": "view", "m": "matview"}.get(r["relkind"], "table")
-        tid = node_id(pkind, _q(r["schema"], r["table_name"]))
-        if tid not in b.cat.objects:
-            continue
-        attrs = {"definition": r["definition"], "enabled": r["enabled"], "comment": r["comment"]}
-        b.add(
-            DbObject("rule", f"{_q(r['schema'], r['table_name'])}.{r['name']}", r["schema"], r["name"], attrs,
-                     parent=tid, deps=[tid]),
-            "pg_rewrite",
-            r["oid"],
-        )
+    # Triggers and rules have the same shape: a definition attached to a table, view or matview.
+    for kind, query, catalog_table in (("trigger", "triggers", "pg_trigger"), ("rule", "rules", "pg_rewrite")):
+        for r in rows.pop(query):
+            pkind = {"v": "view", "m": "matview"}.get(r["relkind"], "table")
+            tid = node_id(pkind, _q(r["schema"], r["table_name"]))
+            if tid not in b.cat.objects:
+                continue
+            attrs = {"definition": r["definition"], "enabled": r["enabled"], "comment": r["comment"]}
+            b.add(
+                DbObject(kind, f"{_q(r['schema'], r['table_name'])}.{r['name']}", r["schema"], r["name"], attrs,
+                         parent=tid, deps=[tid]),
+                catalog_table,
+                r["oid"],
+            )
     for r in rows.pop("statistics"):
         pkind = "matview" if r["relkind"] == "m" else "table"
         tid = node_id(pkind, _q(r["table_schema"], r["table_name"]))
