@@ -58,6 +58,13 @@ def run_corpus(corpus: str, dsn: str, jobs: int, timeout: int) -> dict:
         return json.loads(report.read_text())
 
 
+def read_ratchet(path: Path) -> set[str]:
+    """Case ids listed in a ratchet file, one per line (ids may contain spaces)."""
+    if not path.exists():
+        return set()
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
 def passed_ids(report: dict) -> set[str]:
     cases = report.get("results", [])
     return {c["id"] for c in cases if c.get("status") == "pass"}
@@ -77,7 +84,7 @@ def main() -> int:
         report = run_corpus(corpus, args.dsn, args.jobs, args.timeout)
         passing = passed_ids(report)
         ratchet = RATCHET_DIR / f"passing-{corpus}.txt"
-        known = set(ratchet.read_text().split()) if ratchet.exists() else set()
+        known = read_ratchet(ratchet)
         lost = sorted(known - passing)
         regressions += [f"{corpus}: {case}" for case in lost]
         gained = sorted(passing - known)
