@@ -37,6 +37,9 @@ def _add_target_args(p: argparse.ArgumentParser, *, required: bool = True) -> No
                    help="server for the throw-away plan database (default: the target's own server)")
     p.add_argument("--include-schema", action="append", metavar="NAME", help="manage only this schema (repeatable)")
     p.add_argument("--exclude-schema", action="append", metavar="NAME", help="never touch this schema (repeatable)")
+    p.add_argument("--ownership", choices=["all", "declared"], default="all",
+                   help="owners of objects whose owner the state does not set: 'all' (default) gives them to "
+                        "the role that applies the plan; 'declared' leaves the target's owners as they are")
 
 
 def _add_state_arg(p: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -123,7 +126,8 @@ class _Progress:
 def _scope(args: argparse.Namespace):
     from schema_pipeline.engine import Scope
 
-    return Scope(include_schemas=args.include_schema, exclude_schemas=args.exclude_schema)
+    return Scope(include_schemas=args.include_schema, exclude_schemas=args.exclude_schema,
+                 ownership=args.ownership)
 
 
 def _parse_hazards(text: str) -> set[str] | str:
@@ -166,7 +170,8 @@ def _cmd_apply(args: argparse.Namespace, progress: _Progress) -> int:
     saved = read_plan_file(args.plan) if args.plan else None
     scope = _scope(args)
     if saved and saved.scope and not (args.include_schema or args.exclude_schema):
-        scope = engine.Scope(**{k: saved.scope.get(k) for k in ("include_schemas", "exclude_schemas")})
+        scope = engine.Scope(**{k: saved.scope.get(k) for k in ("include_schemas", "exclude_schemas")},
+                             ownership=saved.scope.get("ownership") or "all")
     state = load_state(args.state) if args.state else None
     release_info = {k: v for k, v in (("commit", args.commit), ("approved_by", args.approved_by)) if v}
     if args.record and not release_info:

@@ -52,7 +52,9 @@ _ENV_KEYS = {
     "allow_hazards",
     "include_schemas",
     "exclude_schemas",
+    "ownership",
 }
+OWNERSHIP_MODES = ("all", "declared")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class EnvironmentConfig:
     allow_hazards: tuple[str, ...] = ()
     include_schemas: tuple[str, ...] | None = None
     exclude_schemas: tuple[str, ...] | None = None
+    ownership: str = "all"
 
     def url_sources(self) -> list[tuple[str, bool]]:
         """(variable name, holds several URLs) for every variable naming this environment's databases."""
@@ -121,11 +124,12 @@ class EnvironmentConfig:
         """The engine Scope for this environment (None = every non-system schema)."""
         from schema_pipeline.engine import Scope
 
-        if self.include_schemas is None and self.exclude_schemas is None:
+        if self.include_schemas is None and self.exclude_schemas is None and self.ownership == "all":
             return None
         return Scope(
             include_schemas=list(self.include_schemas) if self.include_schemas is not None else None,
             exclude_schemas=list(self.exclude_schemas) if self.exclude_schemas is not None else None,
+            ownership=self.ownership,
         )
 
 
@@ -391,6 +395,9 @@ def _parse_environment(name: str, body: Any, where: _Where, key: str) -> Environ
         )
     include = body.get("include_schemas")
     exclude = body.get("exclude_schemas")
+    ownership = _string(body.get("ownership", "all"), where, f"{key}.ownership")
+    if ownership not in OWNERSHIP_MODES:
+        raise where.error(f"{key}.ownership", f"must be one of {', '.join(OWNERSHIP_MODES)}")
     return EnvironmentConfig(
         name=name,
         database_url_env=url_env,
@@ -407,6 +414,7 @@ def _parse_environment(name: str, body: Any, where: _Where, key: str) -> Environ
         exclude_schemas=tuple(_string_list(exclude, where, f"{key}.exclude_schemas"))
         if exclude is not None
         else None,
+        ownership=ownership,
     )
 
 

@@ -41,13 +41,16 @@ __all__ = ["ApplyOptions", "ApplyResult", "PlanResult", "Scope", "apply", "apply
 
 @dataclass
 class Scope:
-    """Which schemas are managed (None = every non-system schema)."""
+    """What is managed: which schemas (None = every non-system schema), and the owners of objects whose
+    owner the state does not set ("all": the applying role, "declared": left as they are)."""
 
     include_schemas: list[str] | None = None
     exclude_schemas: list[str] | None = None
+    ownership: str = "all"
 
     def to_dict(self) -> dict:
-        return {"include_schemas": self.include_schemas, "exclude_schemas": self.exclude_schemas}
+        return {"include_schemas": self.include_schemas, "exclude_schemas": self.exclude_schemas,
+                "ownership": self.ownership}
 
 
 @dataclass
@@ -118,13 +121,14 @@ def declared_renames(state: DesiredState | None, desired) -> dict[tuple[str, str
 
 @gc_paused()  # large catalogs: the collector's full passes cost more than the diff itself
 def plan_catalogs(current, desired, renames: dict[tuple[str, str], str] | None = None, *,
-                  online: bool = True) -> Plan:
+                  online: bool = True, ownership: str = "all") -> Plan:
     """Diff two catalogs into a plan; `renames` are the state's declared renames (see `declared_renames`).
-    With `online` (the default) index builds, validations and SET NOT NULL run online (diff/online.py)."""
+    With `online` (the default) index builds, validations and SET NOT NULL run online (diff/online.py);
+    `ownership` is the mode for owners the state does not set (diff/owners.py)."""
     from schema_pipeline.diff import diff_catalogs
     from schema_pipeline.diff.online import online_steps
 
-    steps = diff_catalogs(current, desired, renames)
+    steps = diff_catalogs(current, desired, renames, owners=ownership)
     steps = online_steps(steps, current, desired) if online else steps
     return Plan(steps=steps, target_fingerprint=current.fingerprint(),
                 desired_fingerprint=desired.fingerprint(), server_version=getattr(current, "server_version", 0),
@@ -149,7 +153,7 @@ def plan(target_url: str, state: DesiredState, *, scope: Scope | None = None, pl
         desired = fut_desired.result()
         current = fut_current.result()
     p = annotate_plan_sizes(target_url, plan_catalogs(current, desired, declared_renames(state, desired),
-                                                      online=online))
+                                                      online=online, ownership=_scope(scope).ownership))
     return PlanResult(plan=p, current=current, desired=desired)
 
 
@@ -232,7 +236,7 @@ def _remaining(url: str, p: Plan, desired, scope: Scope | None) -> str | None:
         if after.fingerprint() == p.desired_fingerprint:
             return None
         return f"catalog fingerprint {after.fingerprint()} differs from the desired {p.desired_fingerprint}"
-    rest = plan_catalogs(after, desired)
+    rest = plan_catalogs(after, desired, ownership=_scope(scope).ownership)
     if rest.is_empty:
         return None
     lines = [f"  {s.action} {s.object_kind} {s.object_name}" for s in rest.steps[:10]]

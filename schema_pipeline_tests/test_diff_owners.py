@@ -1,4 +1,5 @@
-"""Ownership is managed only where the state sets it: the plan role's ownership means "unspecified"."""
+"""Owners the state does not set (the plan role's ownership means "unspecified"): by default they
+converge to the applying role; in "declared" mode the target keeps them. Explicit owners always win."""
 
 from __future__ import annotations
 
@@ -34,10 +35,10 @@ def _owner(url: str, rel: str) -> str:
                             (rel,)).fetchone()[0]
 
 
-def test_owners_not_set_by_the_state_are_left_alone(make_db) -> None:
+def test_declared_mode_leaves_owners_not_set_by_the_state_alone(make_db) -> None:
     target, plan_db = make_db(TARGET), make_db(STATE)
     current, desired = read_catalog(target), read_catalog(plan_db)
-    steps = diff_catalogs(current, desired)
+    steps = diff_catalogs(current, desired, owners="declared")
     sql = "\n".join(s.sql for s in steps)
     owner_steps = [s.sql for s in steps if s.action == "owner"]
     # explicit owner enforced; the recreated view keeps its owner; nothing else changes owner
@@ -47,6 +48,24 @@ def test_owners_not_set_by_the_state_are_left_alone(make_db) -> None:
     apply_steps(target, steps)
     assert _owner(target, "t") == "sp_owner" and _owner(target, "v") == "sp_owner"
     assert _owner(target, "s") == "sp_owner" and _owner(target, "u") == "sp_other"
+    assert not diff_catalogs(read_catalog(target), desired, owners="declared")
+    # in the default mode the same target is not converged: its owners go back to the applying role
+    assert {s.object_name for s in diff_catalogs(read_catalog(target), desired) if s.action == "owner"} == {
+        "public.t", "public.v", "public.s"}
+
+
+def test_default_mode_gives_unset_owners_to_the_applying_role(make_db) -> None:
+    target, plan_db = make_db(TARGET), make_db(STATE)
+    current, desired = read_catalog(target), read_catalog(plan_db)
+    steps = diff_catalogs(current, desired)
+    owner_steps = sorted(s.sql for s in steps if s.action == "owner")
+    deploy = current.role
+    assert owner_steps == sorted([f'ALTER SEQUENCE "public"."s" OWNER TO "{deploy}";',
+                                  f'ALTER TABLE "public"."t" OWNER TO "{deploy}";',
+                                  'ALTER TABLE "public"."u" OWNER TO "sp_other";']), "\n".join(s.sql for s in steps)
+    apply_steps(target, steps)
+    assert _owner(target, "t") == deploy and _owner(target, "v") == deploy and _owner(target, "n") == deploy
+    assert _owner(target, "s") == deploy and _owner(target, "u") == "sp_other"
     assert not diff_catalogs(read_catalog(target), desired)
 
 

@@ -9,7 +9,7 @@ from schema_pipeline.catalog.names import ident, qname
 from schema_pipeline.diff.base import DiffContext, Generator
 from schema_pipeline.diff.common import step
 from schema_pipeline.diff.graph import Node, order
-from schema_pipeline.diff.owners import drop_implicit_owner_steps, unspecified_owners
+from schema_pipeline.diff.owners import drop_redundant_owner_steps, unspecified_owners
 from schema_pipeline.diff.registry import GENERATORS
 from schema_pipeline.diff.renames import Renames, plan_renames
 from schema_pipeline.plan.model import Step
@@ -33,15 +33,17 @@ def _dependents(cat: Catalog) -> dict[str, list[str]]:
     return rev
 
 
-def diff_catalogs(current: Catalog, desired: Catalog, renames: Renames | None = None) -> list[Step]:
+def diff_catalogs(current: Catalog, desired: Catalog, renames: Renames | None = None, *,
+                  owners: str = "all") -> list[Step]:
     """Ordered steps whose execution transforms `current` into `desired` (empty when converged).
 
     `renames` are the state's declared renames ({(kind, qualified new name): old name}); pending ones
-    become `ALTER ... RENAME` steps that run first, instead of a drop and a create.
+    become `ALTER ... RENAME` steps that run first, instead of a drop and a create. `owners` is the
+    ownership mode for objects whose owner the state does not set (diff/owners.py).
     """
     current, rename_steps = plan_renames(current, desired, renames)
-    desired, implicit_owner = unspecified_owners(current, desired)
-    return drop_implicit_owner_steps(rename_steps + _diff(current, desired), implicit_owner)
+    desired = unspecified_owners(current, desired, owners)
+    return drop_redundant_owner_steps(rename_steps + _diff(current, desired), desired, current.role or desired.role)
 
 
 def _diff(current: Catalog, desired: Catalog) -> list[Step]:
