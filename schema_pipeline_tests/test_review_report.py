@@ -120,7 +120,11 @@ def test_sarif_structure_and_levels() -> None:
     ai = next(r for r in run["results"] if r["ruleId"] == "ai.naming")
     assert ai["locations"][0]["physicalLocation"]["region"] == {"startLine": 2}
     mig = next(r for r in run["results"] if r["ruleId"] == "migration.drop-table")
-    assert "locations" not in mig and mig["properties"]["environment"] == "prod"
+    assert mig["properties"]["environment"] == "prod"
+    # no state file declares a dropped table: the state directory plus the step as a logical location
+    mig_loc = mig["locations"][0]
+    assert mig_loc["physicalLocation"]["artifactLocation"]["uri"] == "repo"
+    assert mig_loc["logicalLocations"][0]["fullyQualifiedName"].startswith("migration/environment prod")
 
 
 def test_github_escaping_helpers() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import quote
 
 from schema_pipeline.review.catalog import rule
 from schema_pipeline.review.finding import Finding, Severity, sort_findings
@@ -104,6 +105,32 @@ def _fingerprint(f: Finding) -> str:
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
+def _sarif_uri(f: Finding, prefix: str) -> str | None:
+    """The finding's path as a relative URI reference: no leading `./`, percent-encoded (UTF-8)."""
+    path = _path(f, prefix)
+    if path is None:
+        return None
+    while path.startswith("./"):
+        path = path[2:]
+    return quote(path, safe="/")
+
+
+def _migration_location(f: Finding, prefix: str) -> dict:
+    """A location for a finding on a migration step that no state file declares (e.g. a DROP of an
+    object removed from the state): the state directory, plus the environment and step as a logical
+    location. Code scanning rejects a whole upload when one result has no location."""
+    where = " ".join(p for p in (f.environment and f"environment {f.environment}",
+                                 f.step_index is not None and f"step {f.step_index + 1}") if p) or "migration"
+    uri = quote(prefix.strip("/").removeprefix("./") or ".", safe="/")
+    return {"physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}},
+            "logicalLocations": [{"name": where, "fullyQualifiedName": f"migration/{where}", "kind": "module"}]}
+
+
+def _sarif_message(f: Finding) -> str:
+    """The result text; never empty (code scanning needs one)."""
+    return next((t for t in (f.message, f.title) if t.strip()), f.rule_id)
+
+
 def sarif_document(findings: list[Finding], *, path_prefix: str = "", category: str | None = None) -> dict:
     """The SARIF 2.1.0 log as a dict (one run)."""
     ordered = sort_findings(findings)
@@ -130,19 +157,21 @@ def sarif_document(findings: list[Finding], *, path_prefix: str = "", category: 
             "ruleId": f.rule_id,
             "ruleIndex": rule_ids.index(f.rule_id),
             "level": _SARIF_LEVEL[f.severity],
-            "message": {"text": f.message},
+            "message": {"text": _sarif_message(f)},
             "partialFingerprints": {"schemaPipelineFinding/v1": _fingerprint(f)},
             "properties": {"source": f.source, "severity": str(f.severity)},
         }
-        uri = _path(f, path_prefix)
+        uri = _sarif_uri(f, path_prefix)
         if uri:
             phys: dict = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
-            if f.line:
+            if f.line is not None and f.line >= 1:  # SARIF lines and columns start at 1
                 region: dict = {"startLine": f.line}
-                if f.column:
+                if f.column is not None and f.column >= 1:
                     region["startColumn"] = f.column
                 phys["region"] = region
             res["locations"] = [{"physicalLocation": phys}]
+        else:
+            res["locations"] = [_migration_location(f, path_prefix)]
         if f.environment:
             res["properties"]["environment"] = f.environment
         if f.step_index is not None:
