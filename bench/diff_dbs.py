@@ -17,7 +17,8 @@ def main() -> int:
     url_from, url_to = sys.argv[1], sys.argv[2]
     with ThreadPoolExecutor(max_workers=2) as pool:
         current, desired = pool.map(engine.current_catalog, [url_from, url_to])
-    sys.stdout.write(render_sql(engine.plan_catalogs(current, desired)))
+    # SQL output never shows the catalogs' fingerprints (as `plan --format sql`)
+    sys.stdout.write(render_sql(engine.plan_catalogs(current, desired, fingerprints=False)))
     return 0
 
 

@@ -154,3 +154,30 @@ def test_streamed_fingerprint_equals_hash_of_the_json_content(make_db):
     for c in (cat, Catalog()):
         payload = json.dumps(c.content(), sort_keys=True, default=str)
         assert c.fingerprint() == hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def test_fingerprint_is_computed_once_and_reset_by_add(monkeypatch):
+    cat = Catalog()
+    cat.add(DbObject("schema", "app", None, "app", {"owner": "o"}))
+    calls = []
+    real = Catalog._compute_fingerprint
+    monkeypatch.setattr(Catalog, "_compute_fingerprint", lambda self: calls.append(1) or real(self))
+    first = cat.fingerprint()
+    assert cat.fingerprint() == first and len(calls) == 1
+    cat.add(DbObject("schema", "other", None, "other", {"owner": "o"}))
+    second = cat.fingerprint()
+    assert second != first and len(calls) == 2
+    assert Catalog.from_dict(cat.to_dict()).fingerprint() == second
+
+
+def test_plan_without_fingerprints_skips_hashing_the_catalogs(make_db):
+    from schema_pipeline.engine import plan_catalogs
+
+    url = make_db(SCHEMA)
+    with psycopg.connect(url, autocommit=True) as conn:
+        cat = introspect_mod.introspect(conn)
+    bare = plan_catalogs(Catalog(role=cat.role), cat, fingerprints=False)
+    full = plan_catalogs(Catalog(role=cat.role), cat)
+    assert bare.target_fingerprint == bare.desired_fingerprint == ""
+    assert full.desired_fingerprint == cat.fingerprint() and full.target_fingerprint == Catalog().fingerprint()
+    assert [s.sql for s in bare.steps] == [s.sql for s in full.steps] and bare.fingerprint() == full.fingerprint()

@@ -148,10 +148,12 @@ class Catalog:
     role: str | None = None  # the role that read it (owns what the state created without an explicit owner)
     _index: dict[str, list[DbObject]] | None = field(default=None, repr=False, compare=False)
     _index_size: int = field(default=-1, repr=False, compare=False)
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def add(self, obj: DbObject) -> None:
         self.objects[obj.id] = obj
         self._index = None
+        self._fingerprint = None
 
     def _children_index(self) -> dict[str, list[DbObject]]:
         if self._index is None or self._index_size != len(self.objects):
@@ -203,7 +205,15 @@ class Catalog:
         return out
 
     def fingerprint(self) -> str:
-        """Stable hash of the catalog content (independent of OIDs and ordering)."""
+        """Stable hash of the catalog content (independent of OIDs and ordering).
+
+        Computed once per catalog (a shared desired catalog is fingerprinted by every drift target's
+        plan); catalogs are not changed in place once built (renames and owners work on copies)."""
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def _compute_fingerprint(self) -> str:
         # Hashes exactly the bytes of json.dumps(self.content(), sort_keys=True, default=str), one object
         # at a time: no whole-catalog list or JSON string in memory (tens of MB at 5,000 tables).
         encode = _FINGERPRINT_ENCODER.encode
@@ -215,7 +225,8 @@ class Catalog:
                 o = objects[k]
                 attrs = o.attrs
                 if "position" in attrs:
-                    attrs = {a: v for a, v in attrs.items() if a != "position"}
+                    attrs = attrs.copy()
+                    del attrs["position"]
                 h.update(sep)
                 h.update(encode({"kind": o.kind, "key": o.key, "parent": o.parent, "attrs": attrs}).encode())
                 sep = b", "
