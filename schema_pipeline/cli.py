@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-import time
 
 from schema_pipeline import __version__
 from schema_pipeline.errors import SchemaPipelineError
+from schema_pipeline.progress import Renderer, color_allowed, make_renderer
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -20,6 +21,42 @@ throw-away plan database, compares it with the target, and prints or applies the
 migration. Exit codes: 0 success / no changes, 2 changes pending (plan --check,
 drift, review with ERROR findings), 1 error.
 """
+
+OUTPUT = """\
+output:
+  The plan, report or JSON goes to stdout; progress goes to stderr: on a terminal one line
+  updated in place (phase, bar, k/n, percentage, elapsed seconds) below one line per finished
+  phase; elsewhere (CI logs) timestamped lines, at most one a second per phase. -q prints no
+  progress. NO_COLOR=1 or TERM=dumb turns colors off (TERM=dumb also the in-place line)."""
+
+_ERROR_EXIT = "1  error (connection, state file, plan database, ...); nothing was changed"
+
+
+def _epilog(examples: list[str], exit_codes: list[str]) -> str:
+    return ("examples:\n" + "".join(f"  {e}\n" for e in examples)
+            + "\nexit codes:\n" + "".join(f"  {c}\n" for c in exit_codes) + "\n" + OUTPUT)
+
+
+EPILOGS = {
+    "plan": _epilog(
+        ["schema-pipeline plan --database-url postgresql://app@db/app --state schemas/ --format json > plan.json",
+         "schema-pipeline plan --database-url $DATABASE_URL --state 'schemas/*.sql' --check    # CI gate"],
+        ["0  success (with --check: no changes pending)", "2  changes pending (only with --check)", _ERROR_EXIT]),
+    "apply": _epilog(
+        ["schema-pipeline apply --database-url $DATABASE_URL --state schemas/ --allow-hazards INDEX_BUILD --yes",
+         "schema-pipeline apply --database-url $DATABASE_URL --plan plan.json --yes --format json"],
+        ["0  applied and the target converged, or nothing to apply",
+         "1  error: hazards not allowed, rehearsal or a step failed, not confirmed, or a re-plan of the",
+         "   target is not empty afterwards (apply never exits 2)"]),
+    "drift": _epilog(
+        ["schema-pipeline drift --database-url $DATABASE_URL --state schemas/",
+         "schema-pipeline drift --database-url $DATABASE_URL --state schemas/ --format json > drift.json"],
+        ["0  no drift: the live database matches the desired state", "2  drift found", _ERROR_EXIT]),
+    "review": _epilog(
+        ["schema-pipeline review --state schemas/",
+         "schema-pipeline review --state schemas/ --database-url $DATABASE_URL --format sarif > review.sarif"],
+        ["0  no finding at ERROR level", "2  at least one ERROR finding", _ERROR_EXIT]),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,31 +85,39 @@ def _add_state_arg(p: argparse.ArgumentParser, *, required: bool = True) -> None
                    + ("" if required else "; with --plan, apply refuses when it no longer matches the plan"))
 
 
+_ONLINE_HELP = ("plain CREATE INDEX / ADD CONSTRAINT / SET NOT NULL instead of the online forms "
+                "(CONCURRENTLY, NOT VALID + VALIDATE) used by default on existing tables")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="schema-pipeline", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="schema-pipeline", description=DESCRIPTION, epilog=OUTPUT,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"schema-pipeline {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("plan", help="show the migration from the target to the desired state",
-                       description="Show the migration that would bring the target to the desired state. "
-                                   "Nothing is changed.")
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description, epilog=EPILOGS[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("plan", "show the migration from the target to the desired state",
+                "Show the migration that would bring the target to the desired state. Nothing is changed.\n\n"
+                "The state files are loaded into a throw-away plan database, both catalogs are read and\n"
+                "compared, and the steps are printed in their transactional groups, with their hazards.")
     _add_target_args(p)
     _add_state_arg(p)
     p.add_argument("--format", choices=["human", "sql", "json"], default="human",
-                   help="json is a plan file that `apply --plan FILE` can run later")
+                   help="human (colored on a terminal), sql (a psql script), or json: a plan file that "
+                        "`apply --plan FILE` can run later")
     p.add_argument("--check", action="store_true", help="exit 2 when changes are pending (for CI gates)")
-    p.add_argument("--no-online", action="store_true",
-                   help="plain CREATE INDEX / ADD CONSTRAINT / SET NOT NULL instead of the online forms "
-                        "(CONCURRENTLY, NOT VALID + VALIDATE) used by default on existing tables")
+    p.add_argument("--no-online", action="store_true", help=_ONLINE_HELP)
 
-    p = sub.add_parser("apply", help="migrate the target to the desired state",
-                       description="Plan and apply the migration in transactional groups, under an advisory "
-                                   "lock, with lock/statement timeouts; then verify that a re-plan is empty. "
-                                   "A plan with hazards is refused unless they are allowed. The plan is first "
-                                   "rehearsed on a schema-only copy of the target. With --plan FILE, a saved "
-                                   "plan (plan --format json) is applied if the target has not changed since.")
+    p = command("apply", "migrate the target to the desired state",
+                "Plan and apply the migration in transactional groups, under an advisory lock, with\n"
+                "lock/statement timeouts; then verify that a re-plan is empty. A plan with hazards is\n"
+                "refused unless they are allowed. The plan is first rehearsed on a schema-only copy of\n"
+                "the target. With --plan FILE, a saved plan (plan --format json) is applied if the target\n"
+                "has not changed since. Without --yes on a terminal, the plan is shown and confirmed first.")
     _add_target_args(p)
     _add_state_arg(p, required=False)
     p.add_argument("--plan", metavar="FILE", help="apply this saved plan (from `plan --format json`)")
@@ -83,9 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--statement-timeout", default="0", help="statement_timeout for each step (default: none)")
     p.add_argument("--lock-retries", type=int, default=3, metavar="N",
                    help="retry a step that hit lock_timeout N times with exponential backoff (default 3)")
-    p.add_argument("--no-online", action="store_true",
-                   help="plain CREATE INDEX / ADD CONSTRAINT / SET NOT NULL instead of the online forms "
-                        "(CONCURRENTLY, NOT VALID + VALIDATE) used by default on existing tables")
+    p.add_argument("--no-online", action="store_true", help=_ONLINE_HELP)
     p.add_argument("--no-rehearsal", action="store_true",
                    help="do not rehearse the plan on a schema-only copy of the target first")
     p.add_argument("--record", action="store_true",
@@ -94,33 +137,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commit", metavar="SHA", help="commit recorded with the release in the target")
     p.add_argument("--approved-by", metavar="NAME", help="approver recorded with the release in the target")
     p.add_argument("--format", choices=["human", "sql", "json"], default="human",
-                   help="how to print the plan before applying it")
+                   help="how to print the applied plan; json: the plan file plus a \"result\" object "
+                        "(applied_steps, duration_s, converged, release_id, rehearsed, ...)")
 
-    p = sub.add_parser("drift", help="compare the live database with the desired state",
-                       description="Report differences between the live database and the desired state, with "
-                                   "the SQL that would restore it. Exit 2 when drift exists. Nothing is changed.")
+    p = command("drift", "compare the live database with the desired state",
+                "Report differences between the live database and the desired state, with the SQL that\n"
+                "would restore it. Exit 2 when drift exists. Nothing is changed.")
     _add_target_args(p)
     _add_state_arg(p)
-    p.add_argument("--format", choices=["human", "sql", "json"], default="human")
+    p.add_argument("--format", choices=["human", "sql", "json"], default="human",
+                   help="human (colored on a terminal), sql, or json: the restoring plan as a plan file "
+                        "(no steps: no drift)")
 
-    p = sub.add_parser("review", help="review the state files (and the migration, with --database-url)",
-                       description="Run the review rules over the state files; with --database-url also over "
-                                   "the migration the state would produce there. Exit 2 on ERROR findings.")
+    p = command("review", "review the state files (and the migration, with --database-url)",
+                "Run the review rules over the state files; with --database-url also over the migration\n"
+                "the state would produce there. Exit 2 on ERROR findings. Nothing is changed.")
     _add_target_args(p, required=False)
     _add_state_arg(p)
-    p.add_argument("--format", choices=["markdown", "sarif", "github", "json"], default="markdown")
+    p.add_argument("--format", choices=["markdown", "sarif", "github", "json"], default="markdown",
+                   help="markdown (default), sarif (code scanning), github (workflow annotations) or json")
     p.add_argument("--environment", default="cli", help="environment name recorded on migration findings")
     return parser
-
-
-class _Progress:
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.started = time.monotonic()
-
-    def __call__(self, message: str) -> None:
-        if self.enabled:
-            print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def _scope(args: argparse.Namespace):
@@ -137,7 +174,14 @@ def _parse_hazards(text: str) -> set[str] | str:
     return {h.strip().upper() for h in text.split(",") if h.strip()}
 
 
-def _cmd_plan(args: argparse.Namespace, progress: _Progress) -> int:
+def _write(progress: Renderer, text: str) -> None:
+    """Command output on stdout, once the progress line on stderr is cleared (often the same terminal)."""
+    progress.close()
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _cmd_plan(args: argparse.Namespace, progress: Renderer) -> int:
     from schema_pipeline import engine
     from schema_pipeline.plan.render import render
     from schema_pipeline.state import load_state
@@ -145,16 +189,32 @@ def _cmd_plan(args: argparse.Namespace, progress: _Progress) -> int:
     state = load_state(args.state)
     fn = engine.drift if args.command == "drift" else engine.plan
     online = {"online": False} if getattr(args, "no_online", False) else {}
+    # SQL output never shows the catalogs' fingerprints: skip hashing them (large schemas)
+    fingerprints = {"fingerprints": False} if args.format == "sql" else {}
     result = fn(args.database_url, state, scope=_scope(args), plan_db_url=args.plan_database_url, progress=progress,
-                **online)
-    sys.stdout.write(render(result.plan, args.format, color=sys.stdout.isatty(), desired=result.desired,
+                **online, **fingerprints)
+    _write(progress, render(result.plan, args.format, color=color_allowed(sys.stdout), desired=result.desired,
                             scope=_scope(args).to_dict()))
     if args.command == "drift" or args.check:
         return EXIT_CHANGES if not result.plan.is_empty else EXIT_OK
     return EXIT_OK
 
 
-def _cmd_apply(args: argparse.Namespace, progress: _Progress) -> int:
+def apply_result_json(result, scope: dict) -> str:
+    """`apply --format json`: the plan file of what was applied plus a "result" object."""
+    from schema_pipeline.plan.artifact import plan_file_dict
+
+    doc = plan_file_dict(result.plan, None, scope)
+    doc["result"] = {
+        "applied_steps": result.applied_steps, "duration_s": round(result.duration_s, 3),
+        "converged": result.converged, "release_id": result.release_id, "rehearsed": result.rehearsed,
+        "lock_wait_s": round(result.lock_wait_s, 3), "step_durations_s": [round(t, 4) for t in result.timings],
+        "remaining": result.remaining,
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _cmd_apply(args: argparse.Namespace, progress: Renderer) -> int:
     from schema_pipeline import engine
     from schema_pipeline.apply.executor import ApplyOptions
     from schema_pipeline.errors import ConfigError
@@ -181,7 +241,7 @@ def _cmd_apply(args: argparse.Namespace, progress: _Progress) -> int:
         preview = saved.plan if saved else engine.plan(args.database_url, state, scope=scope,
                                                        plan_db_url=args.plan_database_url, progress=progress,
                                                        online=not args.no_online).plan
-        sys.stdout.write(render(preview, "human", color=sys.stdout.isatty()))
+        _write(progress, render(preview, "human", color=color_allowed(sys.stdout)))
         if preview.is_empty:
             return EXIT_OK
         engine.check_hazards(preview, allow)
@@ -195,11 +255,14 @@ def _cmd_apply(args: argparse.Namespace, progress: _Progress) -> int:
         result = engine.apply_plan(args.database_url, saved.plan, desired=saved.desired, state=state, **common)
     else:
         result = engine.apply(args.database_url, state, online=not args.no_online, **common)
-    if not interactive:
-        sys.stdout.write(render(result.plan, args.format, color=sys.stdout.isatty(), scope=scope.to_dict()))
+    if args.format == "json":
+        _write(progress, apply_result_json(result, scope.to_dict()))
+    elif not interactive:
+        _write(progress, render(result.plan, args.format, color=color_allowed(sys.stdout), scope=scope.to_dict()))
     if result.plan.is_empty:
         return EXIT_OK
     if not result.converged:
+        progress.close()
         print("error: the migration was applied but a re-plan is not empty; run `schema-pipeline plan` "
               "to see what is left", file=sys.stderr)
         for line in (result.remaining or "").splitlines():
@@ -210,7 +273,7 @@ def _cmd_apply(args: argparse.Namespace, progress: _Progress) -> int:
     return EXIT_OK
 
 
-def _cmd_review(args: argparse.Namespace, progress: _Progress) -> int:
+def _cmd_review(args: argparse.Namespace, progress: Renderer) -> int:
     from schema_pipeline import engine
     from schema_pipeline.review import has_blocking, render, review_plan, review_state
     from schema_pipeline.state import load_state
@@ -221,8 +284,16 @@ def _cmd_review(args: argparse.Namespace, progress: _Progress) -> int:
         result = engine.plan(args.database_url, state, scope=_scope(args), plan_db_url=args.plan_database_url,
                              progress=progress)
         findings += review_plan(result.plan.steps, args.environment)
-    sys.stdout.write(render(findings, args.format, ai_status="not configured"))
+    _write(progress, render(findings, args.format, ai_status="not configured",
+                            path_prefix=_repo_relative(state.root)))
     return EXIT_CHANGES if has_blocking(findings) else EXIT_OK
+
+
+def _repo_relative(root: str) -> str:
+    """The state root relative to the working directory (the repository root in CI), so that SARIF and
+    GitHub annotations name `schemas/users.sql`, not `users.sql`; "" when the root lies outside it."""
+    rel = os.path.relpath(os.path.abspath(root), os.getcwd())
+    return "" if rel == "." or rel.startswith("..") else rel.replace(os.sep, "/")
 
 
 COMMANDS = {"plan": _cmd_plan, "drift": _cmd_plan, "apply": _cmd_apply, "review": _cmd_review}
@@ -239,22 +310,27 @@ def _redact_args(text: str, args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+    progress = make_renderer(sys.stderr, quiet=args.quiet)
     try:
         return COMMANDS[args.command](args, progress)
     except SchemaPipelineError as exc:
+        progress.close()
         text = _redact_args(str(exc), args)
         for line in text.splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        progress.close()
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not a user mistake: still never print a secret
+        progress.close()
         print(f"internal error ({type(exc).__name__}): {_redact_args(str(exc), args)}", file=sys.stderr)
         if os.environ.get("SCHEMA_PIPELINE_DEBUG"):
             raise
         return EXIT_ERROR
+    finally:
+        progress.close()
 
 
 if __name__ == "__main__":

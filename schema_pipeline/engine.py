@@ -6,7 +6,6 @@ Used by the CLI and by the Dagster layer alike; never imports Dagster.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -31,9 +30,8 @@ from schema_pipeline.errors import HazardsNotAllowed, SchemaPipelineError
 from schema_pipeline.plan.artifact import PlanOutdated
 from schema_pipeline.plan.model import Plan
 from schema_pipeline.plan.sizes import annotate_sizes
+from schema_pipeline.progress import Counter, ProgressFn
 from schema_pipeline.state.model import DesiredState
-
-ProgressFn = Callable[[str], None]
 
 __all__ = ["ApplyOptions", "ApplyResult", "PlanResult", "Scope", "apply", "apply_plan", "check_hazards",
            "current_catalog", "desired_catalog", "drift", "execute_plan", "plan", "plan_catalogs"]
@@ -101,13 +99,15 @@ def desired_catalog(state: DesiredState, target_url: str, *, scope: Scope | None
         return plandb.desired_catalog(state, embedded_server_url(), **kwargs)
 
 
-def current_catalog(target_url: str, *, scope: Scope | None = None):
-    """The live catalog of the target database."""
+def current_catalog(target_url: str, *, scope: Scope | None = None, progress: ProgressFn | None = None,
+                    phase: str = "reading the target's catalog"):
+    """The live catalog of the target database (`progress` gets `phase` as counted work)."""
     from schema_pipeline.catalog import introspect
 
     sc = _scope(scope)
     with connect(target_url) as conn:
-        return introspect(conn, include_schemas=sc.include_schemas, exclude_schemas=sc.exclude_schemas)
+        return introspect(conn, include_schemas=sc.include_schemas, exclude_schemas=sc.exclude_schemas,
+                          progress=progress, phase=phase)
 
 
 def declared_renames(state: DesiredState | None, desired) -> dict[tuple[str, str], str]:
@@ -121,17 +121,19 @@ def declared_renames(state: DesiredState | None, desired) -> dict[tuple[str, str
 
 @gc_paused()  # large catalogs: the collector's full passes cost more than the diff itself
 def plan_catalogs(current, desired, renames: dict[tuple[str, str], str] | None = None, *,
-                  online: bool = True, ownership: str = "all") -> Plan:
+                  online: bool = True, ownership: str = "all", fingerprints: bool = True) -> Plan:
     """Diff two catalogs into a plan; `renames` are the state's declared renames (see `declared_renames`).
     With `online` (the default) index builds, validations and SET NOT NULL run online (diff/online.py);
-    `ownership` is the mode for owners the state does not set (diff/owners.py)."""
+    `ownership` is the mode for owners the state does not set (diff/owners.py). Without `fingerprints`
+    the plan does not record the catalogs' fingerprints (hashing a 5,000-table catalog takes ~0.3 s):
+    for output that never shows them (SQL) and cannot be applied later."""
     from schema_pipeline.diff import diff_catalogs
     from schema_pipeline.diff.online import online_steps
 
     steps = diff_catalogs(current, desired, renames, owners=ownership)
     steps = online_steps(steps, current, desired) if online else steps
-    return Plan(steps=steps, target_fingerprint=current.fingerprint(),
-                desired_fingerprint=desired.fingerprint(), server_version=getattr(current, "server_version", 0),
+    return Plan(steps=steps, target_fingerprint=current.fingerprint() if fingerprints else "",
+                desired_fingerprint=desired.fingerprint() if fingerprints else "", server_version=getattr(current, "server_version", 0),
                 created_at=_now().isoformat(timespec="seconds"))
 
 
@@ -144,23 +146,41 @@ def annotate_plan_sizes(target_url: str, p: Plan) -> Plan:
 
 
 def plan(target_url: str, state: DesiredState, *, scope: Scope | None = None, plan_db_url: str | None = None,
-         progress: ProgressFn | None = None, online: bool = True) -> PlanResult:
-    """Plan the migration of `target_url` to `state`; reads both catalogs concurrently."""
+         progress: ProgressFn | None = None, online: bool = True, fingerprints: bool = True) -> PlanResult:
+    """Plan the migration of `target_url` to `state`; reads both catalogs concurrently
+    (`fingerprints` as in `plan_catalogs`).
+
+    `progress` gets the phase "planning" counted in four milestones (desired catalog ready, target
+    catalog read, diff done, hazard sizes), besides the counted work of each side."""
+    phases = Counter(progress, "planning", 4, unit="phases")
+
+    def desired_side():
+        wanted = desired_catalog(state, target_url, scope=scope, plan_db_url=plan_db_url, progress=progress)
+        phases.advance(detail="desired catalog ready")
+        return wanted
+
+    def current_side():
+        live = current_catalog(target_url, scope=scope, progress=progress)
+        phases.advance(detail="target catalog read")
+        return live
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        fut_desired = pool.submit(desired_catalog, state, target_url, scope=scope, plan_db_url=plan_db_url,
-                                  progress=progress)
-        fut_current = pool.submit(current_catalog, target_url, scope=scope)
+        fut_desired, fut_current = pool.submit(desired_side), pool.submit(current_side)
         desired = fut_desired.result()
         current = fut_current.result()
-    p = annotate_plan_sizes(target_url, plan_catalogs(current, desired, declared_renames(state, desired),
-                                                      online=online, ownership=_scope(scope).ownership))
+    p = plan_catalogs(current, desired, declared_renames(state, desired), online=online,
+                      ownership=_scope(scope).ownership, fingerprints=fingerprints)
+    phases.advance(detail=f"diff done: {len(p.steps)} step(s)")
+    p = annotate_plan_sizes(target_url, p)
+    phases.finish(detail=f"{len(p.steps)} step(s)")
     return PlanResult(plan=p, current=current, desired=desired)
 
 
 def drift(target_url: str, state: DesiredState, *, scope: Scope | None = None, plan_db_url: str | None = None,
-          progress: ProgressFn | None = None) -> PlanResult:
+          progress: ProgressFn | None = None, fingerprints: bool = True) -> PlanResult:
     """Live vs desired: the plan that would restore the desired state (empty = no drift)."""
-    return plan(target_url, state, scope=scope, plan_db_url=plan_db_url, progress=progress)
+    return plan(target_url, state, scope=scope, plan_db_url=plan_db_url, progress=progress,
+                fingerprints=fingerprints)
 
 
 def check_hazards(p: Plan, allow_hazards: set[str] | str | None) -> None:
@@ -209,7 +229,7 @@ def apply_plan(target_url: str, p: Plan, *, desired=None, state: DesiredState | 
     with connect(target_url, application_name=APPLY_APPLICATION_NAME) as lock_conn, \
             target_lock(lock_conn, target_url, progress):
         lock_wait = time.monotonic() - t0
-        current = current_catalog(target_url, scope=scope)
+        current = current_catalog(target_url, scope=scope, progress=progress)
         if p.server_version and current.server_version // 10000 != p.server_version // 10000:
             raise PlanOutdated(f"the plan was made for PostgreSQL {p.server_version // 10000} but the target runs "
                                f"{current.server_version // 10000}; re-create the plan")
@@ -229,9 +249,9 @@ def apply_plan(target_url: str, p: Plan, *, desired=None, state: DesiredState | 
                              t0=t0, started_at=started_at, lock_wait=lock_wait)
 
 
-def _remaining(url: str, p: Plan, desired, scope: Scope | None) -> str | None:
+def _remaining(url: str, p: Plan, desired, scope: Scope | None, progress: ProgressFn | None = None) -> str | None:
     """None when `url` matches the desired state, else a short description of what is left."""
-    after = current_catalog(url, scope=scope)
+    after = current_catalog(url, scope=scope, progress=progress, phase="verifying the target")
     if desired is None:
         if after.fingerprint() == p.desired_fingerprint:
             return None
@@ -268,7 +288,7 @@ def _apply_locked(target_url: str, lock_conn: psycopg.Connection, p: Plan, desir
         _record(target_url, p, started_at, "failed", str(exc), release_info, timings,
                 {"applied_steps": len(report.timings), "rehearsed": rehearsed}, progress)
         raise
-    left = _remaining(target_url, p, desired, scope)
+    left = _remaining(target_url, p, desired, scope, progress)
     timings.update(steps_s=report.timings, attempts=report.attempts, total_s=round(time.monotonic() - t0, 4))
     release_id = _record(target_url, p, started_at, "succeeded", None, release_info, timings,
                          {"applied_steps": len(report.timings), "rehearsed": rehearsed, "converged": left is None},

@@ -159,3 +159,18 @@ def test_top_level_help_and_version() -> None:
     out = run("--help")
     assert out.returncode == 0 and "Exit codes" in out.stdout
     assert run("--version").stdout.startswith("schema-pipeline ")
+
+
+def test_review_reports_paths_relative_to_the_working_directory(tmp_path) -> None:
+    """SARIF and GitHub annotations name files as the repository does (CI runs from its root)."""
+    (tmp_path / "db" / "schemas").mkdir(parents=True)
+    (tmp_path / "db" / "schemas" / "users.sql").write_text("CREATE TABLE Users (id int);\n")
+    env = {**os.environ, "NO_COLOR": "1"}
+    sarif = subprocess.run([CLI, "review", "--state", "db/schemas", "--format", "sarif"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120, env=env)
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"]
+            for r in json.loads(sarif.stdout)["runs"][0]["results"] for loc in r["locations"]}
+    assert uris == {"db/schemas/users.sql"}, sarif.stdout
+    gh = subprocess.run([CLI, "review", "--state", str(tmp_path / "db" / "schemas"), "--format", "github"],
+                        cwd=tmp_path / "db", capture_output=True, text=True, timeout=120, env=env)
+    assert "file=schemas/users.sql," in gh.stdout, gh.stdout

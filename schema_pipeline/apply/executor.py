@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -15,8 +15,8 @@ from schema_pipeline.db import connect, describe, redact
 from schema_pipeline.errors import ApplyError, ConfigError
 from schema_pipeline.plan.model import Plan, Step
 from schema_pipeline.plan.sizes import relation_candidates
-
-ProgressFn = Callable[[str], None]
+from schema_pipeline.progress import ProgressFn
+from schema_pipeline.progress import report as _report
 
 # Key of the session-level advisory lock that serialises applies to one database.
 ADVISORY_LOCK_KEY = 0x5C4E_3A_01
@@ -25,6 +25,7 @@ DEADLOCK_DETECTED = "40P01"
 QUERY_CANCELED = "57014"
 RETRYABLE = {LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED}
 APPLY_APPLICATION_NAME = "schema_pipeline_apply"
+APPLY_PHASE = "applying the plan"  # counted progress: steps done of the plan's steps
 _DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
 
 _CIC = re.compile(r'^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?'
@@ -119,6 +120,7 @@ def _run_on(conn: psycopg.Connection, url: str, plan: Plan, options: ApplyOption
     with BlockerWatch(url, conn.info.backend_pid, options.watch_interval_s) as watch:
         for transactional, group in step_groups(plan):
             _run_with_retries(conn, plan, transactional, group, options, progress, watch, report)
+    _report(progress, APPLY_PHASE, len(plan.steps), len(plan.steps), unit="steps")
     return report
 
 
@@ -167,6 +169,7 @@ def _run_group(conn: psycopg.Connection, plan: Plan, group: list[tuple[int, Step
             if progress:
                 where = "" if transactional else " (outside a transaction)"
                 progress(f"[{index + 1}/{total}] {step.action} {step.object_kind} {step.object_name}{where}")
+                _report(progress, APPLY_PHASE, index, total, unit="steps", detail=f"step {index + 1}")
             started = time.monotonic()
             try:
                 conn.execute(step.sql.encode(), prepare=False)  # bytes: no client-side %-placeholders

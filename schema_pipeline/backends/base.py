@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from schema_pipeline.errors import SchemaPipelineError
+from schema_pipeline.progress import ProgressFn
 from schema_pipeline.review.finding import Finding, Severity
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 Status = Literal["SUCCEEDED", "FAILED", "CANCELED", "SKIPPED", "RUNNING", "PENDING", "NOT_STARTED"]
-ProgressFn = Callable[[str], None]
 
 
 class ReleaseCancelled(SchemaPipelineError):
