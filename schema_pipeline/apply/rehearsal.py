@@ -29,11 +29,12 @@ from schema_pipeline.apply.history import BOOKKEEPING_SCHEMA
 from schema_pipeline.db import connect, password_of, redact
 from schema_pipeline.errors import ApplyError, ConnectionFailed, PlanLoadError
 from schema_pipeline.plan.model import Plan
+from schema_pipeline.progress import ProgressFn, report, stop
 
-ProgressFn = Callable[[str], None]
 # Given the rehearsal copy's URL: None when it converged, else a description of what is left.
 VerifyFn = Callable[[str], str | None]
 TOOL_TIMEOUT_S = 300
+REHEARSAL_PHASE = "rehearsal"  # counted progress: copy, run, verify
 
 
 class RehearsalFailed(ApplyError):
@@ -183,6 +184,7 @@ def rehearse(target_url: str, plan: Plan, verify: VerifyFn, *, plan_server_url: 
     started = time.monotonic()
 
     def skip(reason: str) -> RehearsalResult:
+        stop(progress, REHEARSAL_PHASE)
         if progress:
             progress(f"rehearsal skipped: {reason}")
         return RehearsalResult(False, time.monotonic() - started, reason)
@@ -200,6 +202,7 @@ def rehearse(target_url: str, plan: Plan, verify: VerifyFn, *, plan_server_url: 
     try:
         with plandb.temporary_database(server) as copy_url:
             rehearsal_options = options or ApplyOptions()
+            report(progress, REHEARSAL_PHASE, 0, 3, unit="phases", detail="copying the target's schema")
             try:
                 copy_schema(target_url, copy_url, tools, rehearsal_options.lock_timeout)
             except (PlanLoadError, subprocess.TimeoutExpired, OSError) as exc:
@@ -210,17 +213,25 @@ def rehearse(target_url: str, plan: Plan, verify: VerifyFn, *, plan_server_url: 
                 note = "the schema-only copy differs from the target's catalog; rehearsal is approximate"
                 if progress:
                     progress(note)
+            report(progress, REHEARSAL_PHASE, 1, 3, unit="phases",
+                   detail=f"running {len(plan.steps)} step(s) on the copy")
             try:
                 run_plan(copy_url, plan, rehearsal_options)
             except ApplyError as exc:
                 raise RehearsalFailed(f"rehearsal failed, the target was not touched: {exc}",
                                       step_index=exc.step_index, sql=exc.sql) from None
-            left = verify(copy_url)
+            report(progress, REHEARSAL_PHASE, 2, 3, unit="phases", detail="verifying the copy")
+            try:
+                left = verify(copy_url)
+            except psycopg.Error as exc:  # the copy's connection was lost while reading it back
+                raise RehearsalFailed("rehearsal failed, the target was not touched: the connection to the "
+                                      f"rehearsal copy failed while verifying it: {_first_lines(str(exc))}") from None
             if left:
                 raise RehearsalFailed("rehearsal failed, the target was not touched: after the plan ran on a "
                                       f"copy of the target, a re-plan is not empty:\n{left}")
     except (plandb.PlanDatabaseUnavailable, ConnectionFailed) as exc:
         return skip(str(exc))
+    report(progress, REHEARSAL_PHASE, 3, 3, unit="phases", detail="the plan converged on the copy")
     return RehearsalResult(True, time.monotonic() - started, note)
 
 

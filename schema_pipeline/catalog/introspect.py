@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from schema_pipeline.catalog import queries
 from schema_pipeline.catalog.model import BOOKKEEPING_SCHEMA, Catalog, DbObject, gc_paused, node_id
 from schema_pipeline.catalog.names import ident
+from schema_pipeline.progress import Counter, ProgressFn
 
 OidKey = tuple[str, int, int]
 
@@ -39,18 +40,24 @@ def _sibling(conn: psycopg.Connection) -> psycopg.Connection | None:
         return None
 
 
-def _run_all(conn: psycopg.Connection) -> dict[str, list[dict[str, Any]]]:
+def _run_all(conn: psycopg.Connection, counter: Counter | None = None) -> dict[str, list[dict[str, Any]]]:
     """All catalog queries, split over `conn` and a sibling connection run from a thread."""
+    def run(c: psycopg.Connection, name: str) -> list[dict[str, Any]]:
+        result = _run(c, queries.ALL[name])
+        if counter:
+            counter.advance(detail=name)
+        return result
+
     side = _sibling(conn)
     if side is None:
-        return {name: _run(conn, sql) for name, sql in queries.ALL.items()}
+        return {name: run(conn, name) for name in queries.ALL}
     with side, ThreadPoolExecutor(max_workers=1) as pool:
         def run_side() -> dict[str, list[dict[str, Any]]]:
             side.execute("SELECT set_config('search_path', '', false)")
-            return {name: _run(side, queries.ALL[name]) for name in _SIDE_QUERIES if name in queries.ALL}
+            return {name: run(side, name) for name in _SIDE_QUERIES if name in queries.ALL}
 
         fut = pool.submit(run_side)
-        rows = {name: _run(conn, sql) for name, sql in queries.ALL.items() if name not in _SIDE_QUERIES}
+        rows = {name: run(conn, name) for name in queries.ALL if name not in _SIDE_QUERIES}
         rows.update(fut.result())
     return {name: rows[name] for name in queries.ALL}
 
@@ -79,10 +86,18 @@ def introspect(
     *,
     include_schemas: list[str] | None = None,
     exclude_schemas: list[str] | None = None,
+    progress: ProgressFn | None = None,
+    phase: str = "reading the catalog",
 ) -> Catalog:
-    """Read the connected database's schema objects (non-system, non-extension) into a Catalog."""
+    """Read the connected database's schema objects (non-system, non-extension) into a Catalog.
+
+    With `progress`, `phase` is reported as counted work: one unit per catalog query, one for the build."""
+    counter = Counter(progress, phase, len(queries.ALL) + 1, unit="queries") if progress else None
     with gc_paused():
-        return _introspect(conn, include_schemas=include_schemas, exclude_schemas=exclude_schemas)
+        cat = _introspect(conn, include_schemas=include_schemas, exclude_schemas=exclude_schemas, counter=counter)
+    if counter:
+        counter.finish(f"{len(cat.objects)} objects")
+    return cat
 
 
 def _introspect(
@@ -90,15 +105,18 @@ def _introspect(
     *,
     include_schemas: list[str] | None = None,
     exclude_schemas: list[str] | None = None,
+    counter: Counter | None = None,
 ) -> Catalog:
     old_path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
     conn.execute("SELECT set_config('search_path', '', false)")
     try:
-        rows = _run_all(conn)
+        rows = _run_all(conn, counter)
     finally:
         conn.execute("SELECT set_config('search_path', %s, false)", (old_path,))
     # Building is pure Python (the GIL serialises it anyway): one catalog at a time keeps the peak
     # memory of concurrent reads (both sides of a plan, many drift targets) to one set of raw rows in work.
+    if counter:
+        counter.update(len(queries.ALL), detail="building the catalog")
     with _BUILD_LOCK:
         return _build(conn, rows, include_schemas, exclude_schemas)
 
@@ -379,6 +397,12 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
         b.add(DbObject("defacl", key, r["schema"], r["objtype"], {"role": r["role"], "objtype": r["objtype"],
                                                                     "acl": r["acl"]}, deps=deps))
 
+    for r in rows.pop("event_triggers"):
+        fid = b.oids.get(("pg_proc", r["funcoid"], 0))
+        attrs = {k: r[k] for k in ("event", "tags", "function", "function_schema", "enabled", "owner", "comment")}
+        b.add(DbObject("event_trigger", r["name"], None, r["name"], attrs, deps=[fid] if fid else []),
+              "pg_event_trigger", r["oid"])
+
     _add_dependencies(b, rows.pop("depends"))
     _filter_schemas(b.cat, include_schemas, exclude_schemas)
     return b.cat
@@ -426,6 +450,8 @@ def _filter_schemas(cat: Catalog, include: list[str] | None, exclude: list[str] 
 
     def keep(o: DbObject) -> bool:
         schema = o.key if o.kind == "schema" else o.schema
+        if o.kind == "event_trigger":  # database-wide: in scope with the schema of its function
+            schema = o.attrs.get("function_schema")
         if schema is None:
             return True
         if include and schema not in include:

@@ -278,6 +278,17 @@ JOIN pg_namespace tn ON tn.oid = c.relnamespace
 WHERE {SCOPE} AND {_not_ext("pg_statistic_ext", "s.oid")}
 """
 
+# Event triggers (database-wide); the function's schema decides whether they are in scope.
+EVENT_TRIGGERS = f"""
+SELECT e.oid, e.evtname AS name, e.evtevent AS event,
+       (SELECT array_agg(t ORDER BY t) FROM unnest(e.evttags) t) AS tags,
+       e.evtenabled AS enabled, pg_get_userbyid(e.evtowner) AS owner, e.evtfoid AS funcoid,
+       format('%%I.%%I', n.nspname, p.proname) AS function, n.nspname AS function_schema,
+       obj_description(e.oid, 'pg_event_trigger') AS comment
+FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE {SCOPE} AND {_not_ext("pg_event_trigger", "e.oid")}
+"""
+
 ALL: dict[str, str] = {
     "schemas": SCHEMAS,
     "extensions": EXTENSIONS,
@@ -294,5 +305,6 @@ ALL: dict[str, str] = {
     "default_acls": DEFAULT_ACLS,
     "rules": RULES,
     "statistics": STATISTICS,
+    "event_triggers": EVENT_TRIGGERS,
     "depends": DEPENDS,
 }

@@ -6,6 +6,7 @@ from schema_pipeline.diff.base import Generator
 from schema_pipeline.diff.collations import CollationGenerator
 from schema_pipeline.diff.columns import ColumnGenerator
 from schema_pipeline.diff.constraints import ConstraintGenerator, ForeignKeyGenerator
+from schema_pipeline.diff.event_triggers import EventTriggerGenerator
 from schema_pipeline.diff.extensions import ExtensionGenerator
 from schema_pipeline.diff.functions import FunctionGenerator
 from schema_pipeline.diff.indexes import IndexGenerator
@@ -41,5 +42,6 @@ GENERATORS: dict[str, Generator] = {
         DefaultPrivilegeGenerator(),
         RuleGenerator(),
         StatisticsGenerator(),
+        EventTriggerGenerator(),
     )
 }

@@ -10,8 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schema_pipeline.state.classify import CREATE_MODIFIERS, object_type, words_of
-from schema_pipeline.state.ddl import created_object, is_word, tok_at
-from schema_pipeline.state.lexer import DOLLAR, PUNCT, QIDENT, STRING, WORD, Token, ident_value, string_value
+from schema_pipeline.state.ddl import created_object, is_word, matching_paren, split_commas, tok_at
+from schema_pipeline.state.lexer import (
+    DOLLAR,
+    OP,
+    PUNCT,
+    QIDENT,
+    STRING,
+    WORD,
+    Token,
+    ident_value,
+    string_value,
+)
 
 # Session settings pg_dump writes (and harmless ones like it): allowed, session-only.
 SESSION_SETTINGS = frozenset(
@@ -341,10 +351,103 @@ def check_statement(toks: list[Token], kind: str, search_path: str) -> Verdict:
                     )
                 ]
             )
+        evaluated = _evaluated_at_load(toks, verb, typ)
+        if evaluated:
+            return evaluated
         if verb == "create":
             return _check_create(toks, typ, search_path)
         return _check_system_target(toks, verb, typ, search_path)
     return Verdict([])
+
+
+def _function_call(toks: list[Token], a: int, b: int) -> int | None:
+    """Index of the first function call in toks[a:b] (a name followed by "("), ignoring type modifiers
+    (`::numeric(10, 2)`, `CAST(x AS varchar(3))`) and CAST itself."""
+    for k in range(a, b - 1):
+        t = toks[k]
+        if t.kind not in (WORD, QIDENT) or not (toks[k + 1].kind == PUNCT and toks[k + 1].text == "("):
+            continue
+        if is_word(t, "cast"):
+            continue
+        j = k - 1
+        while j >= a and (toks[j].kind in (WORD, QIDENT) or toks[j].text == ".") and not is_word(toks[j], "as"):
+            j -= 1
+        before = toks[j] if j >= a else None
+        if before is not None and ((before.kind == OP and before.text == "::") or is_word(before, "as")):
+            continue
+        return j + 1  # the start of the (possibly qualified) function name
+    return None
+
+
+def _depth0(toks: list[Token], start: int = 0) -> list[int]:
+    """Indexes of the tokens of toks[start:] that are outside parentheses."""
+    out: list[int] = []
+    depth = 0
+    for k in range(start, len(toks)):
+        t = toks[k]
+        if t.kind == PUNCT and t.text in "([":
+            if depth == 0:
+                out.append(k)
+            depth += 1
+            continue
+        if t.kind == PUNCT and t.text in ")]":
+            depth -= 1
+            continue
+        if depth == 0:
+            out.append(k)
+    return out
+
+
+_COLUMN_CONSTRAINT_WORDS = ("not", "null", "check", "constraint", "generated", "unique", "primary", "references",
+                            "collate", "deferrable", "initially")
+
+
+def _evaluated_at_load(toks: list[Token], verb: str, typ: str) -> Verdict | None:
+    """Expressions PostgreSQL evaluates while the statement runs, even on empty tables: partition bounds
+    (`FOR VALUES ...`) and the DEFAULT of a column added by ALTER TABLE (its value is computed at once).
+    They would run while the state loads into the plan database, so they may not call functions."""
+    if typ not in ("table", "foreign table") or verb not in ("create", "alter"):
+        return None
+    top = _depth0(toks)
+    for n, k in enumerate(top[:-1]):
+        if not (is_word(toks[k], "for") and is_word(toks[top[n + 1]], "values")):
+            continue
+        j = top[n + 1] + 1
+        groups: list[int] = []
+        if is_word(tok_at(toks, j), "in", "with", "from") and tok_at(toks, j + 1) and toks[j + 1].text == "(":
+            groups.append(j + 1)
+            if is_word(toks[j], "from"):
+                close = matching_paren(toks, j + 1)
+                if is_word(tok_at(toks, close + 1), "to") and tok_at(toks, close + 2) and toks[close + 2].text == "(":
+                    groups.append(close + 2)
+        for g in groups:
+            call = _function_call(toks, g + 1, matching_paren(toks, g))
+            if call is not None:
+                return Verdict([("a partition bound may not call a function: PostgreSQL evaluates partition bound "
+                                 "expressions when the statement runs, so the function would run while the state "
+                                 "is loaded; write the bound as a constant", call)])
+    if verb != "alter" or typ != "table":
+        return None
+    end = len(toks) - (1 if toks and toks[-1].text == ";" else 0)
+    for a, b in split_commas(toks, 0, end):
+        k = a
+        while k < b and not is_word(toks[k], "add"):
+            k += 1
+        if k >= b or is_word(tok_at(toks, k + 1), "constraint", "primary", "unique", "foreign", "check", "exclude"):
+            continue
+        action = [i for i in _depth0(toks, k) if i < b]
+        for n, d in enumerate(action):
+            if not is_word(toks[d], "default"):
+                continue
+            stop = next((i for i in action[n + 1:] if is_word(toks[i], *_COLUMN_CONSTRAINT_WORDS)), b)
+            call = _function_call(toks, d + 1, stop)
+            if call is not None:
+                return Verdict([("a column added by ALTER TABLE may not have a DEFAULT that calls a function: "
+                                 "PostgreSQL computes such a default when the column is added (even to an empty "
+                                 "table), so it would run while the state is loaded; declare the column in CREATE "
+                                 "TABLE, or add it without the default and set the default with ALTER TABLE ... "
+                                 "ALTER COLUMN ... SET DEFAULT", call)])
+    return None
 
 
 _NAMED_TARGETS = frozenset(
