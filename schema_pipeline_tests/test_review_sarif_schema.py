@@ -448,7 +448,8 @@ def test_cli_review_format_sarif(state_dir: Path, tmp_path: Path, locale: str) -
     assert {"naming.table", "naming.column", "type.prefer-jsonb"} <= rule_ids
     for res in doc["runs"][0]["results"]:
         phys = res["locations"][0]["physicalLocation"]
-        path = state_dir / unquote(phys["artifactLocation"]["uri"])
+        # URIs are relative to the working directory (the repository root in CI)
+        path = tmp_path / unquote(phys["artifactLocation"]["uri"])
         assert path.is_file(), path
         line = path.read_text(encoding="utf-8").splitlines()[phys["region"]["startLine"] - 1]
         if res["ruleId"] == "naming.table" and "😀" in line:
