@@ -77,7 +77,7 @@ def node_id(kind: str, key: str) -> str:
     return f"{kind}:{key}"
 
 
-@dataclass
+@dataclass(slots=True)  # ~62k of them at 5,000 tables: slots keep them small
 class DbObject:
     """One object of the catalog (table, column, index, view, function, ...)."""
 
