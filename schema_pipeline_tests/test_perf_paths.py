@@ -181,3 +181,17 @@ def test_plan_without_fingerprints_skips_hashing_the_catalogs(make_db):
     assert bare.target_fingerprint == bare.desired_fingerprint == ""
     assert full.desired_fingerprint == cat.fingerprint() and full.target_fingerprint == Catalog().fingerprint()
     assert [s.sql for s in bare.steps] == [s.sql for s in full.steps] and bare.fingerprint() == full.fingerprint()
+
+
+def test_second_connection_only_for_a_lone_catalog_read(make_db, monkeypatch):
+    url = make_db(SCHEMA)
+    opened = []
+    real = introspect_mod._sibling
+    monkeypatch.setattr(introspect_mod, "_sibling", lambda conn: opened.append(1) or real(conn))
+    with psycopg.connect(url, autocommit=True) as conn:
+        alone = introspect_mod.introspect(conn)
+        assert len(opened) == 1
+        with introspect_mod._counted_read():  # another read is in flight
+            busy = introspect_mod.introspect(conn)
+        assert len(opened) == 1
+    assert busy.fingerprint() == alone.fingerprint()

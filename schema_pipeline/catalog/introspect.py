@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -26,7 +28,25 @@ def _run(conn: psycopg.Connection, sql: str) -> list[dict[str, Any]]:
 
 # The heaviest queries run on a second connection while the rest run on the caller's: catalog
 # reads are server-bound, so two backends roughly halve the wall time on a multi-core server.
+# Only for a lone read: when several run at once (both sides of a plan, drift over many targets)
+# the server's cores are busy already and a second connection per read only adds connection cost.
 _SIDE_QUERIES = ("columns", "depends")
+_active_reads = 0
+_active_lock = threading.Lock()
+
+
+@contextmanager
+def _counted_read() -> Iterator[bool]:
+    """Count a running catalog read; yields True when it is the only one in this process."""
+    global _active_reads
+    with _active_lock:
+        _active_reads += 1
+        alone = _active_reads == 1
+    try:
+        yield alone
+    finally:
+        with _active_lock:
+            _active_reads -= 1
 
 
 def _sibling(conn: psycopg.Connection) -> psycopg.Connection | None:
@@ -48,9 +68,15 @@ def _run_all(conn: psycopg.Connection, counter: Counter | None = None) -> dict[s
             counter.advance(detail=name)
         return result
 
-    side = _sibling(conn)
-    if side is None:
-        return {name: run(conn, name) for name in queries.ALL}
+    with _counted_read() as alone:
+        side = _sibling(conn) if alone else None
+        if side is None:
+            return {name: run(conn, name) for name in queries.ALL}
+        return _run_split(conn, side, run)
+
+
+def _run_split(conn: psycopg.Connection, side: psycopg.Connection,
+               run: Callable[[psycopg.Connection, str], list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     with side, ThreadPoolExecutor(max_workers=1) as pool:
         def run_side() -> dict[str, list[dict[str, Any]]]:
             side.execute("SELECT set_config('search_path', '', false)")
