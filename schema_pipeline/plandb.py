@@ -396,7 +396,7 @@ def desired_catalog(
         progress(f"loading {len(state.statements)} statement(s) from {len(state.files)} file(s) into a plan database")
     try:
         with temporary_database(server_url) as url, connect(url) as conn:
-            report(progress, f"plan database created on {describe(server_url)}")
+            report(progress, f"plan database created: {describe(url)}")
             loaded = load_state_into(conn, state, progress)
             catalog = introspect(conn, include_schemas=include_schemas, exclude_schemas=exclude_schemas,
                                  progress=progress, phase="reading the desired catalog")
