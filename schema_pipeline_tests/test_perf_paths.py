@@ -195,3 +195,23 @@ def test_second_connection_only_for_a_lone_catalog_read(make_db, monkeypatch):
             busy = introspect_mod.introspect(conn)
         assert len(opened) == 1
     assert busy.fingerprint() == alone.fingerprint()
+
+
+def test_schema_scope_is_applied_by_the_server(make_db):
+    url = make_db("CREATE SCHEMA app; CREATE SCHEMA other; CREATE SCHEMA skip;"
+                  "CREATE TABLE app.t (id int PRIMARY KEY); CREATE TABLE other.u (id int REFERENCES app.t);"
+                  "CREATE TABLE skip.v (id int); CREATE INDEX ON skip.v (id); CREATE VIEW skip.w AS SELECT 1 AS x;")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT set_config('search_path', '', false)")
+        rows = introspect_mod._run_all(conn, params=introspect_mod._params(["app", "other"], None))
+        read = {r.get("schema") for name, rs in rows.items() if name not in ("depends", "extensions") for r in rs}
+        assert read - {None} <= {"app", "other"}, read
+        rows = introspect_mod._run_all(conn, params=introspect_mod._params(None, ["skip"]))
+        assert "skip" not in {r.get("schema") or r.get("name") for r in rows["schemas"] + rows["relations"]}
+        conn.execute("SELECT set_config('search_path', 'public', false)")
+        for include, exclude in ((["app", "other"], None), (None, ["skip"]), (["app"], ["other"])):
+            scoped = introspect_mod.introspect(conn, include_schemas=include, exclude_schemas=exclude)
+            whole = introspect_mod.introspect(conn)
+            introspect_mod._filter_schemas(whole, include, exclude)
+            assert scoped.content() == whole.content()
+            assert {o.schema for o in scoped.objects.values() if o.schema} <= set(include or ["app", "other", "public"])

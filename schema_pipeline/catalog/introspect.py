@@ -20,9 +20,15 @@ from schema_pipeline.progress import Counter, ProgressFn
 OidKey = tuple[str, int, int]
 
 
-def _run(conn: psycopg.Connection, sql: str) -> list[dict[str, Any]]:
+def _params(include_schemas: list[str] | None, exclude_schemas: list[str] | None) -> dict[str, Any]:
+    """Parameters of the catalog queries: the scope is applied by the server (`queries.SCOPE`)."""
+    return {"bookkeeping": BOOKKEEPING_SCHEMA, "include": list(include_schemas) if include_schemas else None,
+            "exclude": list(exclude_schemas or [])}
+
+
+def _run(conn: psycopg.Connection, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql, {"bookkeeping": BOOKKEEPING_SCHEMA})
+        cur.execute(sql, params if params is not None else _params(None, None))
         return cur.fetchall()
 
 
@@ -60,10 +66,11 @@ def _sibling(conn: psycopg.Connection) -> psycopg.Connection | None:
         return None
 
 
-def _run_all(conn: psycopg.Connection, counter: Counter | None = None) -> dict[str, list[dict[str, Any]]]:
+def _run_all(conn: psycopg.Connection, counter: Counter | None = None,
+             params: dict[str, Any] | None = None) -> dict[str, list[dict[str, Any]]]:
     """All catalog queries, split over `conn` and a sibling connection run from a thread."""
     def run(c: psycopg.Connection, name: str) -> list[dict[str, Any]]:
-        result = _run(c, queries.ALL[name])
+        result = _run(c, queries.ALL[name], params)
         if counter:
             counter.advance(detail=name)
         return result
@@ -136,7 +143,7 @@ def _introspect(
     old_path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
     conn.execute("SELECT set_config('search_path', '', false)")
     try:
-        rows = _run_all(conn, counter)
+        rows = _run_all(conn, counter, _params(include_schemas, exclude_schemas))
     finally:
         conn.execute("SELECT set_config('search_path', %s, false)", (old_path,))
     # Building is pure Python (the GIL serialises it anyway): one catalog at a time keeps the peak
@@ -485,4 +492,4 @@ def _filter_schemas(cat: Catalog, include: list[str] | None, exclude: list[str] 
         return not (exclude and schema in exclude)
 
     cat.objects = {k: o for k, o in cat.objects.items() if keep(o)}
-    cat._index = None
+    cat._index = cat._fingerprint = None

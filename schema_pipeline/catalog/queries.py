@@ -28,9 +28,13 @@ def _not_ext(catalog: str, oid: str) -> str:
     )
 
 
+# The managed schemas, applied by the server so that nothing out of scope is read (parameters from
+# introspect._params: `include` NULL = every schema, `exclude` a possibly empty array).
 SCOPE = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema', %(bookkeeping)s) "
-    "AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'"
+    "AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%' "
+    "AND (%(include)s::text[] IS NULL OR n.nspname = ANY(%(include)s::text[])) "
+    "AND n.nspname <> ALL(%(exclude)s::text[])"
 )
 
 SCHEMAS = f"""
