@@ -106,14 +106,15 @@ def _tool_args(url: str) -> tuple[str, dict[str, str]]:
 
 
 def copy_schema(target_url: str, copy_url: str, tools: tuple[str, str], lock_wait_timeout: str = "10s") -> None:
-    """Dump the target's schema (no data, no bookkeeping, no subscriptions) into `copy_url`.
+    """Dump the target's schema (no data, no bookkeeping, no subscriptions; publications are managed,
+    so they are copied) into `copy_url`.
 
     pg_dump's share locks on the target wait at most `lock_wait_timeout` ("0": no limit)."""
     pg_dump, psql = tools
     secrets = [password_of(target_url), password_of(copy_url)]
     src, src_env = _tool_args(target_url)
     wait = [f"--lock-wait-timeout={lock_wait_timeout}"] if lock_wait_timeout.strip() not in ("0", "") else []
-    dump = subprocess.run([pg_dump, "--schema-only", "--no-subscriptions", "--no-publications", *wait,
+    dump = subprocess.run([pg_dump, "--schema-only", "--no-subscriptions", *wait,
                            f"--exclude-schema={BOOKKEEPING_SCHEMA}", f"--dbname={src}"],
                           capture_output=True, env=src_env, timeout=TOOL_TIMEOUT_S)
     if dump.returncode != 0:

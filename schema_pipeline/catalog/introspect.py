@@ -322,6 +322,8 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
             attrs["stattarget"] = r["stattarget"]
         if r["storage"] is not None:
             attrs["storage"] = r["storage"]
+        if r["compression"] is not None:  # absent = the server's default_toast_compression
+            attrs["compression"] = r["compression"]
         key = f"{parent.key}.{r['name']}"
         b.add(
             DbObject("column", key, parent.schema, r["name"], attrs, parent=rid, deps=[rid]),
@@ -436,8 +438,39 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
         b.add(DbObject("event_trigger", r["name"], None, r["name"], attrs, deps=[fid] if fid else []),
               "pg_event_trigger", r["oid"])
 
+    for r in rows.pop("operators"):
+        key = f"{_q(r['schema'], r['name'])}({r['leftarg'] or 'NONE'},{r['rightarg'] or 'NONE'})"
+        attrs = {k: r[k] for k in ("leftarg", "rightarg", "function", "commutator", "negator", "restrict", "join",
+                                   "hashes", "merges", "owner", "comment")}
+        b.add(DbObject("operator", key, r["schema"], r["name"], attrs), "pg_operator", r["oid"])
+
+    for kind, query, catalog_table, fields in (
+            ("ts_dictionary", "ts_dictionaries", "pg_ts_dict", ("template", "options")),
+            ("ts_configuration", "ts_configurations", "pg_ts_config", ("parser", "mappings"))):
+        for r in rows.pop(query):
+            attrs = {k: r[k] for k in (*fields, "owner", "comment")}
+            if kind == "ts_configuration":
+                attrs["mappings"] = r["mappings"] or []
+            b.add(DbObject(kind, _q(r["schema"], r["name"]), r["schema"], r["name"], attrs), catalog_table, r["oid"])
+
+    # Database-wide kinds: the schemas they name decide their scope (see _filter_schemas).
+    scopes: dict[str, list[str] | None] = {}
+    for r in rows.pop("publications"):
+        attrs = {k: r[k] for k in ("all_tables", "publish", "via_root", "owner", "comment")}
+        attrs.update(tables=r["tables"] or [], schemas=r["schemas"] or [])
+        obj = b.add(DbObject("publication", r["name"], None, r["name"], attrs), "pg_publication", r["oid"])
+        for cls, oids in (("pg_publication_rel", r["rel_oids"]), ("pg_publication_namespace", r["schema_oids"])):
+            for oid in oids or []:
+                b.oids[(cls, oid, 0)] = obj.id
+        scopes[obj.id] = None if r["all_tables"] else sorted(set(r["rel_schemas"] or []) | set(r["schemas"] or []))
+    for r in rows.pop("casts"):
+        key = f"({r['source']} AS {r['target']})"
+        attrs = {k: r[k] for k in ("source", "target", "method", "function", "context", "comment")}
+        obj = b.add(DbObject("cast", key, None, key, attrs), "pg_cast", r["oid"])
+        scopes[obj.id] = [s for s in r["schemas"] if s != "pg_catalog"]
+
     _add_dependencies(b, rows.pop("depends"))
-    _filter_schemas(b.cat, include_schemas, exclude_schemas)
+    _filter_schemas(b.cat, include_schemas, exclude_schemas, scopes)
     return b.cat
 
 
@@ -477,11 +510,26 @@ def _add_dependencies(b: _Builder, dep_rows: list[dict[str, Any]]) -> None:
         o.deps = sorted(set(o.deps) - {o.id})
 
 
-def _filter_schemas(cat: Catalog, include: list[str] | None, exclude: list[str] | None) -> None:
+def _filter_schemas(cat: Catalog, include: list[str] | None, exclude: list[str] | None,
+                    scopes: dict[str, list[str] | None] | None = None) -> None:
+    """Keep the objects of the managed schemas.
+
+    Database-wide kinds have no schema of their own; `scopes` lists the schemas they name:
+    a publication is in scope when every schema of its tables and of its `TABLES IN SCHEMA` is
+    (a `FOR ALL TABLES` one, None, only when no schema filter is set: it spans unmanaged schemas);
+    a cast when the schemas of its types and function other than pg_catalog are. Naming no schema
+    (an empty publication, a cast between built-in types) keeps them in scope."""
     if not include and not exclude:
         return
+    scopes = scopes or {}
+
+    def in_scope(schema: str) -> bool:
+        return not (include and schema not in include) and not (exclude and schema in exclude)
 
     def keep(o: DbObject) -> bool:
+        if o.id in scopes:
+            named = scopes[o.id]
+            return named is not None and all(in_scope(s) for s in named)
         schema = o.key if o.kind == "schema" else o.schema
         if o.kind == "event_trigger":  # database-wide: in scope with the schema of its function
             schema = o.attrs.get("function_schema")

@@ -131,6 +131,7 @@ SELECT c.oid AS reloid, a.attnum, n.nspname AS schema, c.relname AS table_name, 
        a.attislocal AS islocal, a.attinhcount AS inhcount,
        CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END AS stattarget,
        CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage,
+       CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END AS compression,
        CASE WHEN a.attidentity <> '' THEN (SELECT format('%%s|%%s|%%s|%%s|%%s|%%s|%%s', format_type(s.seqtypid, NULL),
                s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
           FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid
@@ -293,6 +294,86 @@ FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid JOIN pg_namespace n 
 WHERE {SCOPE} AND {_not_ext("pg_event_trigger", "e.oid")}
 """
 
+# Publications (database-wide): `rel_schemas` / `schemas` decide whether they are in scope
+# (introspect._filter_schemas). Tables are rendered as `CREATE PUBLICATION` writes them.
+PUBLICATIONS = f"""
+SELECT p.oid, p.pubname AS name, p.puballtables AS all_tables, p.pubviaroot AS via_root,
+       concat_ws(', ', CASE WHEN p.pubinsert THEN 'insert' END, CASE WHEN p.pubupdate THEN 'update' END,
+                 CASE WHEN p.pubdelete THEN 'delete' END, CASE WHEN p.pubtruncate THEN 'truncate' END) AS publish,
+       pg_get_userbyid(p.pubowner) AS owner, obj_description(p.oid, 'pg_publication') AS comment,
+       (SELECT array_agg(format('%%I.%%I', n.nspname, c.relname)
+               || coalesce(' (' || (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+                  FROM pg_attribute a WHERE a.attrelid = r.prrelid AND a.attnum = ANY(r.prattrs::int2[])) || ')', '')
+               || coalesce(' WHERE (' || pg_get_expr(r.prqual, r.prrelid) || ')', '')
+               ORDER BY n.nspname, c.relname)
+          FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE r.prpubid = p.oid) AS tables,
+       (SELECT array_agg(r.oid) FROM pg_publication_rel r WHERE r.prpubid = p.oid) AS rel_oids,
+       (SELECT array_agg(DISTINCT n.nspname) FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace WHERE r.prpubid = p.oid) AS rel_schemas,
+       (SELECT array_agg(n.nspname ORDER BY n.nspname) FROM pg_publication_namespace s
+          JOIN pg_namespace n ON n.oid = s.pnnspid WHERE s.pnpubid = p.oid) AS schemas,
+       (SELECT array_agg(s.oid) FROM pg_publication_namespace s WHERE s.pnpubid = p.oid) AS schema_oids
+FROM pg_publication p
+WHERE {_not_ext("pg_publication", "p.oid")}
+"""
+
+# User-defined casts (database-wide): not built in, not of an extension. `schemas` (of the two types and
+# the function) decides whether they are in scope (introspect._filter_schemas).
+CASTS = f"""
+SELECT c.oid, format_type(c.castsource, NULL) AS source, format_type(c.casttarget, NULL) AS target,
+       c.castmethod AS method, CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS function,
+       c.castcontext AS context, obj_description(c.oid, 'pg_cast') AS comment,
+       ARRAY(SELECT DISTINCT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+              WHERE t.oid IN (c.castsource, c.casttarget)
+             UNION SELECT n.nspname FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace
+              WHERE f.oid = c.castfunc) AS schemas
+FROM pg_cast c
+WHERE c.oid >= 16384 AND {_not_ext("pg_cast", "c.oid")}
+"""
+
+OPERATORS = f"""
+SELECT o.oid, n.nspname AS schema, o.oprname AS name,
+       CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS leftarg,
+       CASE WHEN o.oprright <> 0 THEN format_type(o.oprright, NULL) END AS rightarg,
+       o.oprcode::regproc::text AS function,
+       (SELECT format('OPERATOR(%%I.%%s)', cn.nspname, c.oprname) FROM pg_operator c
+          JOIN pg_namespace cn ON cn.oid = c.oprnamespace WHERE c.oid = o.oprcom) AS commutator,
+       (SELECT format('OPERATOR(%%I.%%s)', cn.nspname, c.oprname) FROM pg_operator c
+          JOIN pg_namespace cn ON cn.oid = c.oprnamespace WHERE c.oid = o.oprnegate) AS negator,
+       CASE WHEN o.oprrest <> 0 THEN o.oprrest::regproc::text END AS restrict,
+       CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::regproc::text END AS "join",
+       o.oprcanhash AS hashes, o.oprcanmerge AS merges,
+       pg_get_userbyid(o.oprowner) AS owner, obj_description(o.oid, 'pg_operator') AS comment
+FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+WHERE {SCOPE} AND o.oprcode <> 0 AND {_not_ext("pg_operator", "o.oid")}
+"""
+
+TS_DICTIONARIES = f"""
+SELECT d.oid, n.nspname AS schema, d.dictname AS name,
+       (SELECT format('%%I.%%I', tn.nspname, t.tmplname) FROM pg_ts_template t
+          JOIN pg_namespace tn ON tn.oid = t.tmplnamespace WHERE t.oid = d.dicttemplate) AS template,
+       d.dictinitoption AS options, pg_get_userbyid(d.dictowner) AS owner,
+       obj_description(d.oid, 'pg_ts_dict') AS comment
+FROM pg_ts_dict d JOIN pg_namespace n ON n.oid = d.dictnamespace
+WHERE {SCOPE} AND {_not_ext("pg_ts_dict", "d.oid")}
+"""
+
+# Mappings as 'token alias: dictionary, dictionary' (dictionaries in order, qualified outside pg_catalog).
+TS_CONFIGURATIONS = f"""
+SELECT c.oid, n.nspname AS schema, c.cfgname AS name,
+       (SELECT format('%%I.%%I', pn.nspname, p.prsname) FROM pg_ts_parser p
+          JOIN pg_namespace pn ON pn.oid = p.prsnamespace WHERE p.oid = c.cfgparser) AS parser,
+       (SELECT array_agg(format('%%s: %%s', t.alias, m.dicts) ORDER BY t.alias)
+          FROM ts_token_type(c.cfgparser) t
+          JOIN (SELECT maptokentype, string_agg(mapdict::regdictionary::text, ', ' ORDER BY mapseqno) AS dicts
+                  FROM pg_ts_config_map WHERE mapcfg = c.oid GROUP BY maptokentype) m ON m.maptokentype = t.tokid)
+          AS mappings,
+       pg_get_userbyid(c.cfgowner) AS owner, obj_description(c.oid, 'pg_ts_config') AS comment
+FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+WHERE {SCOPE} AND {_not_ext("pg_ts_config", "c.oid")}
+"""
+
 ALL: dict[str, str] = {
     "schemas": SCHEMAS,
     "extensions": EXTENSIONS,
@@ -310,5 +391,10 @@ ALL: dict[str, str] = {
     "rules": RULES,
     "statistics": STATISTICS,
     "event_triggers": EVENT_TRIGGERS,
+    "publications": PUBLICATIONS,
+    "casts": CASTS,
+    "operators": OPERATORS,
+    "ts_dictionaries": TS_DICTIONARIES,
+    "ts_configurations": TS_CONFIGURATIONS,
     "depends": DEPENDS,
 }

@@ -115,6 +115,8 @@ def column_setting_steps(col: DbObject, old: dict | None) -> list[Step]:
         steps.append(step(col, "alter", f"{ref} SET STATISTICS {a.get('stattarget', -1)}"))
     if o.get("storage") != a.get("storage") and a.get("storage"):
         steps.append(step(col, "alter", f"{ref} SET STORAGE {_STORAGE[a['storage']]}"))
+    if o.get("compression") != a.get("compression"):  # metadata only: existing values keep their compression
+        steps.append(step(col, "alter", f"{ref} SET COMPRESSION {a.get('compression') or 'default'}"))
     return steps
 
 

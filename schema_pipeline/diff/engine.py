@@ -16,7 +16,8 @@ from schema_pipeline.plan.model import Step
 
 # Kinds that may be dropped and created again when something they depend on changes.
 RECREATABLE = {"view", "matview", "index", "constraint", "fkey", "trigger", "policy", "function", "seqowner", "rule",
-               "statistics", "event_trigger"}
+               "statistics", "event_trigger", "operator", "cast", "publication",
+               "ts_configuration"}
 # Kinds that break when a column they use changes type (indexes/constraints are rebuilt by PostgreSQL).
 TYPE_SENSITIVE = {"view", "matview", "policy", "trigger", "rule", "statistics"}
 

@@ -90,6 +90,19 @@ _MAINTENANCE = {
 }
 _CLUSTER_OBJECTS = {"database", "role", "user", "group", "tablespace", "subscription", "system"}
 _CREDENTIAL_OBJECTS = {"server", "user mapping"}
+# Object kinds the engine does not model yet: refused (CREATE/ALTER) rather than loaded into the plan
+# database and then silently missing from the plan. Servers and user mappings are refused above, as
+# credentials, with the same advice.
+_UNMANAGED_OBJECTS = {
+    "foreign data wrapper",
+    "foreign table",
+    "text search parser",
+    "text search template",
+}
+
+
+def _not_managed(what: str) -> str:
+    return f"{what} is not managed by schema-pipeline yet; create it outside the state"
 
 
 @dataclass
@@ -301,6 +314,8 @@ def check_statement(toks: list[Token], kind: str, search_path: str) -> Verdict:
         )
     if kind in ("GRANT", "REVOKE"):
         return _check_role_grant(toks, kind)
+    if kind == "IMPORT FOREIGN SCHEMA":
+        return Verdict([(_not_managed("IMPORT FOREIGN SCHEMA (foreign tables)"), 0)])
     w = words_of(toks, 10)
     verb = w[0] if w else ""
     if verb in ("create", "alter", "drop"):
@@ -346,11 +361,13 @@ def check_statement(toks: list[Token], kind: str, search_path: str) -> Verdict:
                 [
                     (
                         f"{verb.upper()} {typ.upper()} carries connection credentials; it is not "
-                        "allowed in state files",
+                        "allowed in state files: " + _not_managed(typ.upper()),
                         0,
                     )
                 ]
             )
+        if typ in _UNMANAGED_OBJECTS and verb in ("create", "alter"):
+            return Verdict([(_not_managed(f"{verb.upper()} {typ.upper()}"), 0)])
         evaluated = _evaluated_at_load(toks, verb, typ)
         if evaluated:
             return evaluated
@@ -472,6 +489,8 @@ _NAMED_TARGETS = frozenset(
         "rule",
         "routine",
         "statistics",
+        "text search configuration",
+        "text search dictionary",
     }
 )
 
