@@ -212,13 +212,11 @@ class LineProgress(Renderer):
         with self._lock:
             now = self.clock()
             start = self._starts.setdefault(event.phase, now)
-            if event.stopped:
+            if event.final:
                 self._starts.pop(event.phase, None)
                 self._last.pop(event.phase, None)
-            elif event.final:
-                self._starts.pop(event.phase, None)
-                self._last.pop(event.phase, None)
-                self._write(f"{self._stamp()} {self._done(_counted(event, now - start))}\n")
+                if not event.stopped:
+                    self._write(f"{self._stamp()} {self._done(_counted(event, now - start))}\n")
             elif now - self._last.get(event.phase, start) >= self.interval:
                 self._last[event.phase] = now
                 self._write(f"{self._stamp()} {_counted(event)}\n")

@@ -50,6 +50,14 @@ def relations(url: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def columns(url: str, table: str, schema: str = "public") -> set[str]:
+    """Column names of `schema.table` in the database at `url`."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT column_name FROM information_schema.columns "
+                            "WHERE table_schema = %s AND table_name = %s", (schema, table))
+        return {r[0] for r in rows}
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05) -> object:
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ from schema_pipeline.defs.common import change_rows, column_schema
 from schema_pipeline.defs.pipeline import build_definitions
 from schema_pipeline.errors import ConfigError
 from schema_pipeline.plan.model import Hazard, HazardType, Plan, Step
+from schema_pipeline_tests.test_apply_support import columns
 from schema_pipeline_tests.test_defs_pipeline import (  # noqa: F401  (fixtures)
     PROD,
     REVIEW,
@@ -31,15 +32,6 @@ from schema_pipeline_tests.test_git import temp_repo  # noqa: F401  (fixture)
 
 def _mats(result: dg.ExecuteInProcessResult) -> dict[dg.AssetKey, dg.AssetMaterialization]:
     return {m.asset_key: m.materialization for m in result.get_asset_materialization_events()}
-
-
-def _columns(url: str, table: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema='public' AND table_name=%s",
-            (table,),
-        )
-        return {r[0] for r in rows}
 
 
 def _correct(p: Pipeline, env: str, **approval: object) -> dg.ExecuteInProcessResult:
@@ -119,12 +111,12 @@ def test_approver_screens_release_job_and_drift_correction(pipeline: Pipeline) -
     assert f"approve {fingerprint}" in failure_text(wrong) and "Nothing was changed" in failure_text(wrong)
     risky = _correct(p, "prod", approved_by="bob", reason="INC-1", expected_drift=fingerprint)
     assert not risky.success and "DELETES_DATA" in failure_text(risky)
-    assert "nickname" in _columns(p.prod_url, "employee")
+    assert "nickname" in columns(p.prod_url, "employee")
     fixed = _correct(
         p, "prod", approved_by="bob", reason="INC-1", expected_drift=fingerprint, allow_hazards=["DELETES_DATA"]
     )
     assert fixed.success, failure_text(fixed)
-    assert "nickname" not in _columns(p.prod_url, "employee")
+    assert "nickname" not in columns(p.prod_url, "employee")
     (obs,) = [
         e.asset_observation_data.asset_observation
         for e in fixed.all_events

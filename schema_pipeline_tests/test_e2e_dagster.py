@@ -43,6 +43,7 @@ import httpx
 import psycopg
 import pytest
 
+from schema_pipeline_tests.test_apply_support import columns
 from schema_pipeline_tests.test_git import SAMPLE_SCHEMAS, TempRepo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,15 +107,6 @@ def apply_sample(url: str) -> None:
     from schema_pipeline.state import load_state
 
     engine.apply(url, load_state(str(SAMPLE_SCHEMAS), root=str(SAMPLE_SCHEMAS.parent)), allow_hazards="all")
-
-
-def columns(url: str, table: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s",
-            (table,),
-        )
-        return {r[0] for r in rows}
 
 
 def metadata_map(entries: list[dict]) -> dict[str, Any]:
