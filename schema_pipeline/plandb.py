@@ -237,23 +237,53 @@ _FUNCTION_KINDS = frozenset({"CREATE FUNCTION", "ALTER FUNCTION", "ALTER ROUTINE
 # Statements that never call a function: a run of them (functions are usually declared together) is
 # sealed once, before the next statement that could call one.
 _NO_CALL_KINDS = frozenset({"CREATE FUNCTION", "ALTER FUNCTION", "ALTER ROUTINE", "COMMENT", "GRANT", "REVOKE"})
-# Domain CHECK constraints that call a volatile function that is not the state's own (built in, or an
-# extension's): PostgreSQL evaluates domain checks at load time (an aggregate's INITCOND, a partition
-# bound of a domain-typed key) and such a function could have side effects.
-_VOLATILE_DOMAIN_CHECKS = """
-SELECT format('%I.%I', n.nspname, t.typname), k.conname, f.oid::regprocedure::text
-FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_type t ON t.oid = k.contypid
+# Domain CHECK constraints and DEFAULTs are evaluated while the state loads (a CHECK through an aggregate's
+# INITCOND or a partition bound of a domain-typed key, a DEFAULT when ALTER TABLE ADD COLUMN uses the domain).
+# Functions of the state are sealed then; built-in and extension functions are not, and one that reads the
+# server (current_setting, version, pg_stat_*, inet_server_addr, ...) or acts on it (pg_terminate_backend,
+# pg_read_file, ...) could put what it read into an error message. So such an expression may call immutable
+# functions, stable ones that only format, convert or compare their arguments (the stable functions
+# implementing an operator or a cast, and the list below: they are stable because they follow TimeZone,
+# DateStyle or the text search configuration), and in a DEFAULT the clock, random values, UUIDs and sequences.
+_STABLE_ARGUMENT_FUNCTIONS = [
+    "age", "date_part", "date_trunc", "extract", "timezone", "make_timestamptz", "timestamptz", "to_char",
+    "to_date", "to_number", "to_timestamp", "now", "statement_timestamp", "transaction_timestamp", "overlaps",
+    "length", "concat", "concat_ws", "format", "quote_literal", "quote_nullable", "convert", "convert_from",
+    "convert_to", "array_to_string", "array_to_json", "row_to_json", "to_json", "to_jsonb", "json_build_array",
+    "json_build_object", "jsonb_build_array", "jsonb_build_object", "json_populate_record", "jsonb_populate_record",
+    "json_to_record", "jsonb_to_record", "jsonb_path_exists_tz", "jsonb_path_match_tz",
+    "jsonb_path_query_first_tz", "json_to_tsvector", "jsonb_to_tsvector", "to_tsvector", "to_tsquery",
+    "plainto_tsquery", "phraseto_tsquery", "websearch_to_tsquery", "enum_first", "enum_last", "enum_range",
+    "pg_typeof", "pg_collation_for", "format_type", "in_range", "xml_is_well_formed", "pg_column_size"]
+_HARMLESS_DEFAULT_FUNCTIONS = [
+    "clock_timestamp", "timeofday", "random", "random_normal", "gen_random_uuid", "uuidv4", "uuidv7",
+    "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4", "nextval"]
+_DOMAIN_EXPRESSION_CALLS = """
+WITH expr AS (
+  SELECT k.contypid AS typ, 'the CHECK constraint ' || quote_ident(k.conname::text) AS part, k.conbin::text AS bin,
+         false AS is_default
+  FROM pg_catalog.pg_constraint k WHERE k.contype = 'c' AND k.contypid <> 0
+  UNION ALL
+  SELECT t.oid, 'the DEFAULT', t.typdefaultbin::text, true
+  FROM pg_catalog.pg_type t WHERE t.typtype = 'd' AND t.typdefaultbin IS NOT NULL
+)
+SELECT format('%%I.%%I', n.nspname, t.typname), e.part, f.oid::regprocedure::text,
+       CASE f.provolatile WHEN 's' THEN 'a stable' ELSE 'a volatile' END
+FROM expr e JOIN pg_catalog.pg_type t ON t.oid = e.typ
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-CROSS JOIN LATERAL regexp_matches(k.conbin::text, ':(?:funcid|opfuncid) (\\d+)', 'g') AS m(ids)
+CROSS JOIN LATERAL regexp_matches(e.bin, ':(?:funcid|opfuncid) (\\d+)', 'g') AS m(ids)
 JOIN pg_catalog.pg_proc f ON f.oid = m.ids[1]::oid
-WHERE k.contype = 'c' AND f.provolatile = 'v'
+WHERE f.provolatile <> 'i'
+  AND NOT (f.provolatile = 's' AND (f.proname::text = ANY(%(stable)s)
+                                   OR f.oid IN (SELECT oprcode FROM pg_catalog.pg_operator)
+                                   OR f.oid IN (SELECT castfunc FROM pg_catalog.pg_cast)))
+  AND NOT (e.is_default AND f.proname::text = ANY(%(harmless)s))
   AND (f.oid < 16384 OR f.oid IN (SELECT objid FROM pg_catalog.pg_depend
                                   WHERE classid = 'pg_catalog.pg_proc'::regclass AND deptype = 'e'))
   AND t.oid NOT IN (SELECT objid FROM pg_catalog.pg_depend WHERE classid = 'pg_catalog.pg_type'::regclass
                     AND deptype = 'e')
 ORDER BY 1, 2 LIMIT 1
 """
-
 
 class _LoadGuard:
     """Runs the state's statements in the plan database so that no code of the state runs there.
@@ -268,8 +298,9 @@ class _LoadGuard:
       evaluates during DDL cannot call it; the seal is removed before the catalog is read;
     - (superuser) session_replication_role = replica, and event triggers are created last
       (load_state_into), so none fires during the load;
-    - a domain CHECK may not call a volatile built-in or extension function (evaluated at load time
-      through INITCOND or partition bounds). Partition bounds and ADD COLUMN defaults that call
+    - a domain CHECK or DEFAULT (evaluated at load time through INITCOND, partition bounds or ADD COLUMN)
+      may not call a built-in or extension function that reads or acts on the server
+      (`_STABLE_ARGUMENT_FUNCTIONS`, `_HARMLESS_DEFAULT_FUNCTIONS`). Partition bounds and ADD COLUMN defaults that call
       functions are refused earlier, by the policy (state/policy.py).
 
     A non-superuser cannot seal (the seal writes pg_proc) but cannot run anything beyond its own
@@ -332,14 +363,18 @@ class _LoadGuard:
         if self.sealed and kind in _FUNCTION_KINDS:
             self.unsealed = True
         if kind in ("CREATE DOMAIN", "ALTER DOMAIN"):
-            rows = self._query(_VOLATILE_DOMAIN_CHECKS)
+            rows = self._query(_DOMAIN_EXPRESSION_CALLS, {"stable": _STABLE_ARGUMENT_FUNCTIONS,
+                                                         "harmless": _HARMLESS_DEFAULT_FUNCTIONS})
             if rows:
-                row = rows[0]
+                domain, part, function, volatility = rows[0]
                 raise StateError(
-                    f"the CHECK constraint {row[1]} of domain {row[0]} calls {row[2]}, a volatile function: "
-                    "PostgreSQL evaluates domain checks while the state loads (an aggregate's INITCOND, a "
-                    "partition bound) and the plan database never runs volatile functions; a CHECK "
-                    "constraint should only use immutable functions", stmt.file, stmt.line)
+                    f"{part} of domain {domain} calls {function}, {volatility} function: PostgreSQL evaluates "
+                    "a domain's CHECK (an aggregate's INITCOND, a partition bound) and DEFAULT (ALTER TABLE ... "
+                    "ADD COLUMN) while the state loads, and the plan database does not evaluate built-in functions "
+                    "that read or act on the server there; use immutable functions, formatting, conversions and "
+                    "comparisons (a DEFAULT may also read the clock, random values, UUIDs or nextval()), or wrap "
+                    "the call in a function of the state",
+                    stmt.file, stmt.line)
         return None
 
     def _note_matviews(self, populated: bool) -> None:

@@ -184,7 +184,59 @@ def test_a_domain_check_may_not_call_a_volatile_builtin(fresh_db, tmp_path) -> N
     with pytest.raises(StateError) as info:
         _load(fresh_db, _state(tmp_path, text))
     assert (info.value.file, info.value.line) == ("state.sql", 2)
-    assert "pg_terminate_backend(integer,bigint), a volatile function" in info.value.message
+    assert "calls pg_terminate_backend(integer,bigint), a volatile function" in info.value.message
+
+
+SECRET = "CREATE DOMAIN {name} AS int {clause};\n"
+AGGREGATE_OF_D = ("CREATE FUNCTION step_d(d, int) RETURNS d LANGUAGE sql AS 'SELECT $1';\n"
+                  "CREATE AGGREGATE agg(int) (SFUNC = step_d, STYPE = d, INITCOND = '1');\n")
+# Built-in functions that read the server, reached through a domain while the state loads; unrefused, each
+# would put what it read (the data directory, the server's version or address) into PostgreSQL's error.
+READS_THE_SERVER = {
+    "check_in_initcond": SECRET.format(name="d", clause="CHECK (current_setting('data_directory')::int > VALUE)")
+    + AGGREGATE_OF_D,
+    "check_in_partition_bound": SECRET.format(name="d", clause="CHECK (VALUE > length(version()))")
+    + "CREATE TABLE pd (k d) PARTITION BY LIST (k);\nCREATE TABLE pd1 PARTITION OF pd FOR VALUES IN (1);\n",
+    "default_in_add_column": SECRET.format(name="d", clause="DEFAULT current_setting('data_directory')::int")
+    + "CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b d;\n",
+    "default_through_operator_and_cast": SECRET.format(name="d", clause="DEFAULT ('x' || inet_server_addr())::int")
+    + "CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b d;\n",
+    "volatile_default": SECRET.format(name="d", clause="DEFAULT length(pg_read_file('/etc/hostname'))")
+    + "CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b d;\n",
+    "check_set_by_alter_domain": "CREATE DOMAIN d AS int;\n"
+    "ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE < pg_backend_pid());\n" + AGGREGATE_OF_D,
+}
+
+
+@pytest.mark.parametrize("case", sorted(READS_THE_SERVER))
+def test_a_domain_may_not_call_builtins_that_read_the_server(case: str, fresh_db: str, tmp_path) -> None:
+    text = READS_THE_SERVER[case]
+    with pytest.raises(StateError) as info:
+        _load(fresh_db, _state(tmp_path, text))
+    err = info.value
+    line = 2 if case == "check_set_by_alter_domain" else 1
+    assert (err.file, err.line) == ("state.sql", line), str(err)
+    assert "read or act on the server" in err.message
+    data_directory = scalar(fresh_db, "SELECT current_setting('data_directory')")
+    assert data_directory not in str(err) and "PostgreSQL 1" not in str(err), str(err)
+
+
+DOMAINS_THAT_LOAD = (
+    "CREATE DOMAIN sd AS timestamp CHECK (VALUE >= CURRENT_TIMESTAMP);\n"
+    "CREATE DOMAIN dd AS timestamptz DEFAULT now() CHECK (date_part('year', VALUE) > 2000);\n"
+    "CREATE DOMAIN u AS uuid DEFAULT gen_random_uuid();\n"
+    "CREATE DOMAIN born AS date CHECK (VALUE > '1900-01-01'::date AND VALUE < CURRENT_DATE);\n"
+    "CREATE DOMAIN label AS text DEFAULT to_char(now(), 'YYYY') CHECK (length(VALUE) < 10 AND VALUE = lower(VALUE));\n"
+    "CREATE SEQUENCE s;\nCREATE DOMAIN n AS bigint DEFAULT nextval('s');\n"
+    "CREATE TABLE t (a int);\n"
+    "ALTER TABLE t ADD COLUMN b dd, ADD COLUMN c u, ADD COLUMN e sd, ADD COLUMN f born, ADD COLUMN g label, ADD COLUMN h n;\n")
+
+
+def test_domains_that_format_compare_or_read_the_clock_load_and_converge(make_db, tmp_path) -> None:
+    state = _state(tmp_path, DOMAINS_THAT_LOAD)
+    url = make_db()
+    assert not engine.plan(url, state).plan.is_empty
+    assert engine.plan(make_db(DOMAINS_THAT_LOAD), state).plan.is_empty
 
 
 def test_builtin_names_hijacked_by_the_state_are_not_called_by_the_loader(fresh_db, tmp_path) -> None:
