@@ -39,6 +39,21 @@ def test_plan_check_exit_codes(make_db, good_state) -> None:
     assert done.returncode == 0 and "No changes" in done.stdout
 
 
+def test_the_plan_database_is_gone_when_the_cli_exits(make_db, good_state, monkeypatch) -> None:
+    import re
+
+    import psycopg
+
+    monkeypatch.setenv("SCHEMA_PIPELINE_CACHE_DIR", "off")  # load the state: create a plan database
+    url = make_db()
+    out = run("plan", "--database-url", url, "--state", good_state)
+    assert out.returncode == 0, out.stderr
+    names = re.findall(r"plan database created: \S+/(schema_pipeline_plan_\w+)", out.stderr)
+    assert names, out.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (names[0],)).fetchone()[0] == 0
+
+
 def test_drift_exit_codes(make_db, good_state) -> None:
     url = make_db("CREATE TABLE public.items (id bigint PRIMARY KEY, name text)")
     assert run("drift", "--database-url", url, "--state", good_state).returncode == 0

@@ -80,6 +80,18 @@ def test_temporary_database_is_dropped(admin_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0] == 0
 
 
+def test_temporary_database_dropped_in_background(admin_url: str) -> None:
+    import threading
+
+    with plandb.temporary_database(admin_url, drop_in_background=True) as url, psycopg.connect(url) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]
+    dropping = [t for t in threading.enumerate() if t.name == f"drop-{name}"]
+    assert dropping and not dropping[0].daemon  # the interpreter waits for it at exit
+    dropping[0].join(timeout=60)
+    with psycopg.connect(admin_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0] == 0
+
+
 def test_desired_catalog_is_cached_on_disk(admin_url: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SCHEMA_PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
     state = _state(("CREATE TABLE cached_t (id int PRIMARY KEY)", "a.sql", 1))
