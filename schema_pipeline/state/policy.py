@@ -94,8 +94,13 @@ _CREDENTIAL_OBJECTS = {"server", "user mapping"}
 # database and then silently missing from the plan. Servers and user mappings are refused above, as
 # credentials, with the same advice.
 _UNMANAGED_OBJECTS = {
+    "access method",
+    "conversion",
+    "transform",
     "foreign data wrapper",
     "foreign table",
+    "operator class",
+    "operator family",
     "text search parser",
     "text search template",
 }

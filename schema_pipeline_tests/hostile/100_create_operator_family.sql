@@ -1,0 +1,2 @@
+-- expect: 2:1 not managed by schema-pipeline yet
+CREATE OPERATOR FAMILY fam USING btree;
