@@ -36,16 +36,29 @@ def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
+def run_once(cmd: list[str], env: dict | None = None, ok: tuple[int, ...] = (0,)) -> float:
+    """Wall time of one run of a command (exit codes in `ok` count as success)."""
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    elapsed = time.perf_counter() - t
+    if proc.returncode not in ok:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=proc.stderr)
+    return elapsed
+
+
 def timed(cmd: list[str], runs: int, env: dict | None = None, ok: tuple[int, ...] = (0,)) -> float:
-    """Median wall time of a command over `runs` runs (exit codes in `ok` count as success)."""
-    times = []
+    """Median wall time of a command over `runs` runs."""
+    return statistics.median(run_once(cmd, env, ok) for _ in range(runs))
+
+
+def interleaved(runs: int, **measures) -> dict[str, float]:
+    """Median of each measure (a function returning seconds), run alternately: this machine's speed
+    drifts by 2x over minutes (shared disk and CPU), and a ratio must compare the same moments."""
+    times: dict[str, list[float]] = {name: [] for name in measures}
     for _ in range(runs):
-        t = time.perf_counter()
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        times.append(time.perf_counter() - t)
-        if proc.returncode not in ok:
-            raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=proc.stderr)
-    return statistics.median(times)
+        for name, measure in measures.items():
+            times[name].append(measure())
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def timed_fn(fn, runs: int) -> float:
@@ -127,27 +140,32 @@ def bench_size(server: Server, n: int, runs: int, skip_migra: bool, tmp: Path) -
     row: dict = {"tables": n}
 
     ours_cmd = [PY, str(ROOT / "bench" / "diff_dbs.py"), url_a, url_b]
-    row["ours_db_diff_s"] = timed(ours_cmd, runs)
-    row["ours_peak_rss_mb"] = peak_rss_mb(ours_cmd)
+    diffs = {"ours_db_diff_s": lambda: run_once(ours_cmd)}
     if not skip_migra:
-        row["migra_s"] = timed([migra_exe(), "--unsafe", url_a, url_b], runs, env={**os.environ},
-                               ok=(0, 2))  # migra exits 2 when it found differences
+        migra = migra_exe()  # migra exits 2 when it found differences
+        diffs["migra_s"] = lambda: run_once([migra, "--unsafe", url_a, url_b], {**os.environ}, ok=(0, 2))
+    row.update(interleaved(runs, **diffs))
+    row["ours_peak_rss_mb"] = peak_rss_mb(ours_cmd)
 
-    row["pg_dump_s"] = timed(["pg_dump", "--schema-only", "-d", url_b, "-f", os.devnull], runs)
-    row["introspect_s"] = timed_fn(lambda: engine.current_catalog(url_b), runs)
+    row.update(interleaved(
+        runs,
+        pg_dump_s=lambda: run_once(["pg_dump", "--schema-only", "-d", url_b, "-f", os.devnull]),
+        introspect_s=lambda: timed_fn(lambda: engine.current_catalog(url_b), 1)))
 
-    # psql -1 baseline for loading the state; fresh database each run
-    loads = []
-    for i in range(runs):
-        url = server.create(f"bench_load_{n}_{i}")
-        loads.append(psql_load(url, state_dir / "schema.sql", single_tx=False))
-    row["psql_load_s"] = statistics.median(loads)
-    row["plan_cold_s"] = timed([str(Path(PY).parent / "schema-pipeline"), "-q", "plan", "--database-url", url_a,
-                                "--state", str(state_dir), "--format", "sql"], runs,
-                               env={**os.environ, "SCHEMA_PIPELINE_CACHE_DIR": "off"})  # cold: no disk cache
+    # psql baseline for loading the state: a fresh database each run
+    loads = iter(range(runs))
+    cold_cmd = [str(Path(PY).parent / "schema-pipeline"), "-q", "plan", "--database-url", url_a,
+                "--state", str(state_dir), "--format", "sql"]
+    row.update(interleaved(
+        runs,
+        psql_load_s=lambda: psql_load(server.create(f"bench_load_{n}_{next(loads)}"), state_dir / "schema.sql"),
+        plan_cold_s=lambda: run_once(cold_cmd, {**os.environ, "SCHEMA_PIPELINE_CACHE_DIR": "off"})))  # no disk cache
     state = load_state(str(state_dir))
     engine.plan(url_a, state)  # warm the desired-catalog cache
-    row["plan_warm_s"] = timed_fn(lambda: engine.plan(url_a, state), runs)
+    row.update(interleaved(
+        runs,
+        plan_warm_s=lambda: timed_fn(lambda: engine.plan(url_a, state), 1),
+        pg_dump_warm_s=lambda: run_once(["pg_dump", "--schema-only", "-d", url_b, "-f", os.devnull])))
     return row
 
 
@@ -246,7 +264,7 @@ def render(rows: list[dict], drift: dict | None) -> str:
             f"{ratio(r['ours_db_diff_s'], r.get('migra_s'))} | {r['introspect_s']:.3f} | {r['pg_dump_s']:.3f} | "
             f"{ratio(r['introspect_s'], r['pg_dump_s'])} | {r['plan_cold_s']:.3f} | {r['psql_load_s']:.3f} | "
             f"{ratio(r['plan_cold_s'], r['psql_load_s'])} | {r['plan_warm_s']:.3f} | "
-            f"{ratio(r['plan_warm_s'], r['pg_dump_s'])} | {r['ours_peak_rss_mb']:.0f} |")
+            f"{ratio(r['plan_warm_s'], r.get('pg_dump_warm_s', r['pg_dump_s']))} | {r['ours_peak_rss_mb']:.0f} |")
     if drift:
         lines.append("")
         lines.append(f"Drift check of {drift['databases']} databases x {drift['tables_each']} tables: "
