@@ -9,6 +9,7 @@ import pytest
 from schema_pipeline.catalog import introspect
 from schema_pipeline.catalog.introspect import _filter_schemas
 from schema_pipeline.errors import StateErrors
+from schema_pipeline.plan.model import HazardType, Step
 from schema_pipeline.state import load_state
 from schema_pipeline_tests.engine_harness import assert_converges, read_catalog
 
@@ -102,6 +103,90 @@ def test_publication_scope(make_db) -> None:
             "in_public", "nothing"}
         assert {o.key for o in introspect(conn, exclude_schemas=["public"]).of_kind("publication")} == {
             "in_s", "nothing"}
+
+
+RECREATE_HAZARD = ("recreates publication pub (drop + create): subscribers must refresh "
+                   "(ALTER SUBSCRIPTION ... REFRESH PUBLICATION)")
+DROP_HAZARD = "drops publication pub: subscriptions that use it stop receiving its changes"
+PUB_RECREATED = {  # no ALTER PUBLICATION can do these: the publication is dropped and created again
+    "to_all_tables": PUB["to_all_tables"],
+    "from_all_tables": (TABLES + " CREATE PUBLICATION pub FOR ALL TABLES;", TABLES + " CREATE PUBLICATION pub FOR TABLE t;"),
+    "published_table_dropped": PUB["table_dropped_with_it"],
+}
+
+
+def _publication_steps(steps: list[Step], action: str) -> list[Step]:
+    return [s for s in steps if (s.object_kind, s.object_name, s.action) == ("publication", "pub", action)]
+
+
+@pytest.mark.parametrize("case", sorted(PUB_RECREATED))
+def test_publication_recreate_carries_a_correctness_hazard(case: str, make_db) -> None:
+    steps = assert_converges(make_db, *PUB_RECREATED[case])
+    (drop,) = _publication_steps(steps, "drop")
+    assert len(_publication_steps(steps, "create")) == 1
+    assert [(h.type, h.message) for h in drop.hazards] == [(HazardType.CORRECTNESS, RECREATE_HAZARD)]
+
+
+def test_dropping_a_publication_carries_a_correctness_hazard(make_db) -> None:
+    steps = assert_converges(make_db, *PUB["drop"])
+    (drop,) = _publication_steps(steps, "drop")
+    assert not _publication_steps(steps, "create")
+    assert [(h.type, h.message) for h in drop.hazards] == [(HazardType.CORRECTNESS, DROP_HAZARD)]
+
+
+@pytest.mark.parametrize("case", ["add_table", "drop_table_from_list", "options"])
+def test_publication_changed_in_place_is_not_recreated(case: str, make_db) -> None:
+    steps = assert_converges(make_db, *PUB[case])
+    assert not _publication_steps(steps, "drop") and _publication_steps(steps, "alter")
+    assert all(h.message not in (RECREATE_HAZARD, DROP_HAZARD) for s in steps for h in s.hazards)
+
+
+PUB_HAZARD_STATES = {  # desired state for a target with `pub FOR TABLE t` -> the hazard of the plan
+    "recreate": (TABLES + " CREATE PUBLICATION pub FOR ALL TABLES;", RECREATE_HAZARD),
+    "drop": (TABLES, DROP_HAZARD),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PUB_HAZARD_STATES))
+def test_apply_refuses_publication_hazard_without_allow_hazards(case: str, make_db, tmp_path: Path) -> None:
+    """Planned against a real target: a CORRECTNESS hazard that `apply` refuses (engine and CLI, target
+    untouched) until `--allow-hazards CORRECTNESS`."""
+    import os
+    import subprocess
+
+    from schema_pipeline import engine
+    from schema_pipeline.errors import HazardsNotAllowed
+    from schema_pipeline_tests.test_apply_support import CLI, write_state
+
+    desired, message = PUB_HAZARD_STATES[case]
+    url = make_db(TABLES + " CREATE PUBLICATION pub FOR TABLE t;")
+    state_dir = str(write_state(tmp_path / case, {"state.sql": desired.replace("; ", ";\n") + "\n"}))
+    state = load_state(state_dir)
+    steps = engine.plan(url, state).plan.steps
+    (drop,) = _publication_steps(steps, "drop")
+    assert [(h.type, h.message) for h in drop.hazards] == [(HazardType.CORRECTNESS, message)]
+    assert {str(h.type) for s in steps for h in s.hazards} == {"CORRECTNESS"}
+
+    before = engine.current_catalog(url)
+    with pytest.raises(HazardsNotAllowed, match="hazards that were not allowed: CORRECTNESS"):
+        engine.apply(url, state)
+    with pytest.raises(HazardsNotAllowed, match="CORRECTNESS"):
+        engine.apply(url, state, allow_hazards={"DELETES_DATA"})
+    assert engine.current_catalog(url) == before
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SCHEMA_PIPELINE_DEBUG")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([CLI, *args, "--database-url", url, "--state", state_dir], capture_output=True,
+                              text=True, timeout=180, env=env, stdin=subprocess.DEVNULL)
+
+    refused = cli("apply", "--yes")
+    assert refused.returncode == 1, refused.stderr
+    assert "error: the plan has hazards that were not allowed: CORRECTNESS" in refused.stderr
+    assert engine.current_catalog(url) == before
+    applied = cli("apply", "--allow-hazards", "CORRECTNESS", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    assert cli("plan", "--check").returncode == 0
 
 
 # --- casts ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,9 +136,46 @@ def github_problems(doc: dict[str, Any], *, require_location: bool = True) -> li
     return out
 
 
+# SARIF 2.1.0 §3.11.5: "{{" and "}}" are literal braces, "{n}" is placeholder n; any other brace is invalid.
+_MESSAGE_TOKEN = re.compile(r"\{\{|\}\}|\{(\d+)\}|[{}]")
+
+
+def message_string(message: dict[str, Any], prop: str = "text") -> str:
+    """What a SARIF consumer displays for `message[prop]` (§3.11.5): placeholders replaced by
+    `arguments`, doubled braces undoubled. ValueError for a lone brace or a missing argument."""
+    args = message.get("arguments", [])
+
+    def token(m: re.Match[str]) -> str:
+        if m.group(0) in ("{{", "}}"):
+            return m.group(0)[0]
+        if m.group(1) is None:
+            raise ValueError(f"unescaped {m.group(0)!r} at {m.start()} in {message[prop]!r}")
+        if int(m.group(1)) >= len(args):
+            raise ValueError(f"placeholder {m.group(0)} without an argument in {message[prop]!r}")
+        return args[int(m.group(1))]
+
+    return _MESSAGE_TOKEN.sub(token, message[prop])
+
+
+def message_problems(doc: dict[str, Any]) -> list[str]:
+    """Result messages that are not well-formed SARIF message strings (§3.11.5, §3.11.11)."""
+    out: list[str] = []
+    for run in doc.get("runs") or []:
+        for i, res in enumerate(run.get("results", [])):
+            message = res.get("message") or {}
+            for prop in ("text", "markdown"):
+                if prop in message:
+                    try:
+                        message_string(message, prop)
+                    except ValueError as exc:
+                        out.append(f"result {i} message.{prop}: {exc}")
+    return out
+
+
 def assert_uploadable(doc: dict[str, Any], *, require_location: bool = True) -> None:
     assert schema_errors(doc) == []
     assert github_problems(doc, require_location=require_location) == []
+    assert message_problems(doc) == []
 
 
 def sarif(findings: list[Finding], **kw: Any) -> dict[str, Any]:
@@ -261,6 +299,38 @@ def test_github_checks_reject_unuploadable_documents(mutate) -> None:
     assert github_problems(bad)
 
 
+MESSAGE_VIOLATIONS = {
+    "lone open brace": _set(f"{_RESULT}.message", {"text": "DEFAULT '{}'::text[]"}),
+    "lone close brace": _set(f"{_RESULT}.message", {"text": "x }"}),
+    "placeholder without arguments": _set(f"{_RESULT}.message", {"text": "see {0}"}),
+    "placeholder past the arguments": _set(f"{_RESULT}.message", {"text": "{0} {1}", "arguments": ["a"]}),
+    "markdown with a lone brace": _set(f"{_RESULT}.message", {"text": "m", "markdown": "`{`"}),
+}
+
+
+@pytest.mark.parametrize("mutate", MESSAGE_VIOLATIONS.values(), ids=MESSAGE_VIOLATIONS.keys())
+def test_message_checks_reject_malformed_message_strings(mutate) -> None:
+    doc = _valid_doc()
+    assert message_problems(doc) == []
+    bad = copy.deepcopy(doc)
+    mutate(bad)
+    assert message_problems(bad)
+
+
+def test_message_string_follows_the_spec_examples() -> None:
+    # §3.11.5 EXAMPLE 1 and 2: placeholders are replaced by arguments, as often as they occur
+    text = 'The variable "{0}" defined on line {1} is never used. Consider removing "{0}".'
+    assert message_string({"text": text, "arguments": ["x", "7"]}) == (
+        'The variable "x" defined on line 7 is never used. Consider removing "x".'
+    )
+    assert message_string({"text": "Variable '{0}' is uninitialized.", "arguments": ["pBuffer"]}) == (
+        "Variable 'pBuffer' is uninitialized."
+    )
+    assert message_string({"text": "{{0}} {{{0}}} }}{{", "arguments": ["a"]}) == "{0} {a} }{"
+    with pytest.raises(ValueError, match="without an argument"):
+        message_string({"text": "{{{0}}}"})
+
+
 # ---------------------------------------------------------------- documents from the real code paths
 
 
@@ -367,7 +437,7 @@ def test_ai_finding_from_the_ai_review(
     assert_uploadable(doc)
     (res,) = doc["runs"][0]["results"]
     assert res["ruleId"].startswith("ai.") and res["properties"]["source"] == "ai"
-    assert res["message"]["text"] == NASTY.strip()  # the AI review strips the model's text
+    assert message_string(res["message"]) == NASTY.strip()  # the AI review strips the model's text
     assert unquote(uris(doc)[0]) == "db/sub dir é/naïve #1 100%?.sql"
     assert "ai" in doc["runs"][0]["tool"]["driver"]["rules"][0]["properties"]["tags"]
 
@@ -381,7 +451,7 @@ def test_characters_that_need_escaping_survive() -> None:
     doc = sarif(findings)
     assert_uploadable(doc)
     results = doc["runs"][0]["results"]
-    assert [r["message"]["text"] for r in results] == [NASTY] * 3
+    assert [message_string(r["message"]) for r in results] == [NASTY] * 3
     assert results[2]["properties"]["environment"] == NASTY
     text = render(findings, "sarif")
     assert all(ch not in text for ch in "\x00\x1f\r")  # control characters only as JSON escapes
@@ -392,6 +462,37 @@ def test_empty_message_still_uploads() -> None:
     doc = sarif([Finding("ai.naming-1", Severity.WARNING, "Naming", "", "a.sql", 1, None, "ai")])
     assert_uploadable(doc)
     assert doc["runs"][0]["results"][0]["message"]["text"].strip()
+
+
+BRACES = "DEFAULT '{}'::text[] vs {\"a\": {\"b\": [1]}}; placeholder-like {0} {1}; doubled {{0}}; }{ {"
+
+
+def test_braces_in_messages_are_escaped_and_round_trip() -> None:
+    findings = [
+        Finding("naming.table", Severity.ERROR, "t", BRACES, "a.sql", 1, 1),
+        Finding("ai.{0}-rule", Severity.WARNING, "Naming {0}", "", "b.sql", 2, None, "ai"),  # title as text
+        Finding("migration.drop-table", Severity.INFO, "", "{0}", None, None, None, "rule", "prod {0}", 0),
+    ]
+    doc = sarif(findings)
+    assert_uploadable(doc)
+    results = {r["ruleId"]: r for r in doc["runs"][0]["results"]}
+    for res in results.values():
+        assert "arguments" not in res["message"]  # no placeholders: every brace is literal (§3.11.11)
+    assert results["naming.table"]["message"]["text"] == (
+        "DEFAULT '{{}}'::text[] vs {{\"a\": {{\"b\": [1]}}}}; placeholder-like {{0}} {{1}}; "
+        "doubled {{{{0}}}}; }}{{ {{"
+    )
+    assert message_string(results["naming.table"]["message"]) == BRACES
+    assert message_string(results["ai.{0}-rule"]["message"]) == "Naming {0}"
+    assert results["migration.drop-table"]["message"]["text"] == "{{0}}"
+    assert message_string(results["migration.drop-table"]["message"]) == "{0}"
+    # what is not a message string stays verbatim: rule descriptions (§3.49.9/10), ids, properties
+    rules = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["ai.{0}-rule"]["shortDescription"]["text"] == "ai.{0}-rule"
+    assert results["migration.drop-table"]["properties"]["environment"] == "prod {0}"
+    assert results["migration.drop-table"]["locations"][0]["logicalLocations"][0]["name"] == (
+        "environment prod {0} step 1"
+    )
 
 
 @pytest.mark.parametrize(

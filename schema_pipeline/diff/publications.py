@@ -1,17 +1,32 @@
-"""SQL for publications (database-wide; the table list, options, owner and comment change in place)."""
+"""SQL for publications (database-wide; the table list, options, owner and comment change in place).
+
+Dropping a publication, for good or to recreate it (FOR ALL TABLES cannot change in place, or an object
+it depends on is recreated), is a CORRECTNESS hazard: subscriptions name publications, so their
+replication of it stops or must be refreshed.
+"""
 
 from __future__ import annotations
 
 from schema_pipeline.catalog.model import DbObject
 from schema_pipeline.catalog.names import ident, literal
 from schema_pipeline.diff.base import DiffContext, Generator
-from schema_pipeline.diff.common import Step, comment_steps, owner_steps, step
+from schema_pipeline.diff.common import Hazard, HazardType, Step, comment_steps, hz, owner_steps, step
 
 
 def _objects(a: dict) -> str:
     """The `TABLE ..., TABLES IN SCHEMA ...` list of a publication ("" when it publishes nothing)."""
     return ", ".join([f"TABLE {t}" for t in a.get("tables") or []]
                      + [f"TABLES IN SCHEMA {ident(s)}" for s in a.get("schemas") or []])
+
+
+def _drop_hazard(obj: DbObject, ctx: DiffContext) -> Hazard:
+    """What dropping `obj` means to its subscribers: recreated (drop + create) or gone for good."""
+    if obj.id in ctx.recreated:
+        return hz(HazardType.CORRECTNESS,
+                  f"recreates publication {obj.name} (drop + create): subscribers must refresh "
+                  "(ALTER SUBSCRIPTION ... REFRESH PUBLICATION)")
+    return hz(HazardType.CORRECTNESS,
+              f"drops publication {obj.name}: subscriptions that use it stop receiving its changes")
 
 
 def _options(a: dict) -> str:
@@ -29,7 +44,7 @@ class PublicationGenerator(Generator):
         return steps + self._extras(None, obj)
 
     def drop(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
-        return [step(obj, "drop", f"DROP PUBLICATION IF EXISTS {ident(obj.name)}")]
+        return [step(obj, "drop", f"DROP PUBLICATION IF EXISTS {ident(obj.name)}", _drop_hazard(obj, ctx))]
 
     def alter(self, old: DbObject, new: DbObject, ctx: DiffContext) -> list[Step] | None:
         o, a = old.attrs, new.attrs

@@ -126,9 +126,22 @@ def _migration_location(f: Finding, prefix: str) -> dict:
             "logicalLocations": [{"name": where, "fullyQualifiedName": f"migration/{where}", "kind": "module"}]}
 
 
-def _sarif_message(f: Finding) -> str:
-    """The result text; never empty (code scanning needs one)."""
-    return next((t for t in (f.message, f.title) if t.strip()), f.rule_id)
+def sarif_format_string(text: str) -> str:
+    """`text` as a SARIF message string: literal braces doubled ("{" -> "{{", "}" -> "}}").
+
+    SARIF 2.1.0 §3.11.5: message strings (the `text` and `markdown` of a `message` object) may hold
+    placeholders "{0}", "{1}", ... for `arguments`, so a literal brace must be written doubled. Our
+    messages have no placeholders (so no `arguments`, §3.11.11); any brace in them is literal.
+    A rule's `shortDescription`/`fullDescription` (§3.49.9, §3.49.10) are multiformatMessageStrings
+    (§3.12) that are not message strings (only `messageStrings`, §3.49.11, are, via §3.11.7): no escaping.
+    """
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _sarif_message(f: Finding) -> dict[str, str]:
+    """The result's `message` object; its text is never empty (code scanning needs one)."""
+    text = next((t for t in (f.message, f.title) if t.strip()), f.rule_id)
+    return {"text": sarif_format_string(text)}
 
 
 def sarif_document(findings: list[Finding], *, path_prefix: str = "", category: str | None = None) -> dict:
@@ -157,7 +170,7 @@ def sarif_document(findings: list[Finding], *, path_prefix: str = "", category: 
             "ruleId": f.rule_id,
             "ruleIndex": rule_ids.index(f.rule_id),
             "level": _SARIF_LEVEL[f.severity],
-            "message": {"text": _sarif_message(f)},
+            "message": _sarif_message(f),
             "partialFingerprints": {"schemaPipelineFinding/v1": _fingerprint(f)},
             "properties": {"source": f.source, "severity": str(f.severity)},
         }
