@@ -500,6 +500,20 @@ _NAMED_TARGETS = frozenset(
 )
 
 
+# Built-in text search configurations and dictionaries (pg_catalog; the Snowball languages of PostgreSQL
+# 12-18). PostgreSQL searches pg_catalog before the search_path, so an unqualified name among these
+# means the built-in object, whatever schema the state works in.
+_TS_LANGUAGES = [
+    "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english", "estonian", "finnish", "french",
+    "german", "greek", "hindi", "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali",
+    "norwegian", "polish", "portuguese", "romanian", "russian", "serbian", "spanish", "swedish", "tamil",
+    "turkish", "yiddish"]
+_BUILTIN_NAMES = {
+    "text search configuration": frozenset(["simple", *_TS_LANGUAGES]),
+    "text search dictionary": frozenset(["simple", *(f"{lang}_stem" for lang in _TS_LANGUAGES)]),
+}
+
+
 def _check_system_target(toks: list[Token], verb: str, typ: str, search_path: str) -> Verdict:
     """ALTER/DROP of an object that lives in a system schema (pg_catalog, information_schema)."""
     if typ not in _NAMED_TARGETS:
@@ -515,6 +529,11 @@ def _check_system_target(toks: list[Token], verb: str, typ: str, search_path: st
     if first is None or first.kind not in (WORD, QIDENT):
         return Verdict([])
     qualified = tok_at(toks, i + 1) is not None and toks[i + 1].text == "."
+    if not qualified and ident_value(first) in _BUILTIN_NAMES.get(typ, ()):
+        name = ident_value(first)
+        return Verdict([(f"{verb.upper()} {typ.upper()} {name} names the built-in pg_catalog.{name} (PostgreSQL "
+                         "looks in pg_catalog first), and the pipeline never touches system schemas; for an "
+                         f"object of your own, qualify its name (for example public.{name})", i)])
     schema = ident_value(first) if (qualified or typ == "schema") else search_path
     if schema in SYSTEM_SCHEMAS:
         return Verdict(
