@@ -10,8 +10,12 @@ database for sync + diffSchema.
 Failure modes are plain attributes (set them between calls):
 
 - `expire_token_once`   the next authenticated call gets 401 and every token is revoked
-- `fail_next`           list of HTTP statuses returned (in order) before normal handling
+- `fail_next`           list of HTTP statuses, or (status, code, message) triples, returned (in
+                        order) before normal handling
 - `malformed_next`      number of upcoming responses replaced by a non-JSON body
+- `delay_next`          list of seconds: the next requests are answered that much later (a hung server)
+- `unimplemented`       procedures answered `unimplemented` (an older or foreign server)
+- `skip_dbs`            databases whose tasks are SKIPPED when created (skipped in the UI)
 - `task_outcome`        final status of task runs: DONE, FAILED or CANCELED (per database:
                         `task_outcome_by_db`)
 - `polls_per_task`      GetRollout polls a run stays RUNNING before it finishes (slow tasks)
@@ -30,6 +34,7 @@ import base64
 import json
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,10 +51,14 @@ CONNECT_STATUS = {
     "unimplemented": 404,
     "internal": 500,
     "unavailable": 503,
+    "deadline_exceeded": 504,
     "resource_exhausted": 429,
+    "unknown": 500,
 }
 GRPC_CODE = {
+    "unknown": 2,
     "invalid_argument": 3,
+    "deadline_exceeded": 4,
     "not_found": 5,
     "permission_denied": 7,
     "resource_exhausted": 8,
@@ -180,9 +189,10 @@ class Task:
     spec_id: str
     release: str
     status: str = "NOT_STARTED"
+    skipped_reason: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "specId": self.spec_id,
             "status": self.status,
@@ -190,6 +200,9 @@ class Task:
             "target": self.target,
             "databaseUpdate": {"release": self.release},
         }
+        if self.skipped_reason:
+            out["skippedReason"] = self.skipped_reason
+        return out
 
 
 @dataclass
@@ -244,8 +257,11 @@ class FakeBytebase:
         self.requests: list[Recorded] = []
         # failure modes
         self.expire_token_once = False
-        self.fail_next: list[int] = []
+        self.fail_next: list[int | tuple[int, str, str]] = []
         self.malformed_next = 0
+        self.delay_next: list[float] = []
+        self.unimplemented: set[str] = set()
+        self.skip_dbs: set[str] = set()
         self.task_outcome = "DONE"
         self.task_outcome_by_db: dict[str, str] = {}
         self.polls_per_task = 0
@@ -364,13 +380,24 @@ class FakeBytebase:
         connect = path.startswith("/bytebase.v1.")
         auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         with self.lock:
+            delay = self.delay_next.pop(0) if self.delay_next else 0.0
+        if delay:
+            time.sleep(delay)  # outside the lock: other requests are still answered
+        with self.lock:
             rec = Recorded(method, path, None, "connect" if connect else "rest", auth)
             self.requests.append(rec)
             try:
                 if self.fail_next:
-                    status = self.fail_next.pop(0)
-                    code = STATUS_CODE_NAME.get(status, "unavailable")
-                    return self._error(connect, RpcError(code, f"upstream returned {status}"), status)
+                    failure = self.fail_next.pop(0)
+                    if isinstance(failure, tuple):
+                        status, code, text = failure
+                    else:
+                        status = failure
+                        code, text = (
+                            STATUS_CODE_NAME.get(status, "unavailable"),
+                            f"upstream returned {status}",
+                        )
+                    return self._error(connect, RpcError(code, text), status)
                 procedure, message = self._route(method, path, query, raw, connect)
                 rec.procedure, rec.body = procedure, message
                 if procedure != "AuthService/Login":
@@ -438,6 +465,8 @@ class FakeBytebase:
             raise RpcError("unauthenticated", "access token expired")
 
     def _call(self, procedure: str, message: dict[str, Any]) -> dict[str, Any]:
+        if procedure in self.unimplemented:
+            raise RpcError("unimplemented", f"unknown procedure bytebase.v1.{procedure}")
         handler = getattr(self, "rpc_" + procedure.replace("/", "_"), None)
         if handler is None:
             raise RpcError("unimplemented", f"procedure {procedure} is not implemented")
@@ -670,7 +699,10 @@ class FakeBytebase:
                 stages.sort(key=lambda s: self.env_order.index(s.environment.rsplit("/", 1)[-1]))
             for _env, db, spec_id, release in dbs:
                 if not any(t.target == db for t in stage.tasks):
-                    stage.tasks.append(Task(f"{stage.name}/tasks/{self._next_id()}", db, spec_id, release))
+                    task = Task(f"{stage.name}/tasks/{self._next_id()}", db, spec_id, release)
+                    if db in self.skip_dbs:
+                        task.status, task.skipped_reason = "SKIPPED", "skipped by a user in the Bytebase UI"
+                    stage.tasks.append(task)
                     new_envs.add(env)
         for env in new_envs & self.auto_run_envs:  # automatic rollout policy: runs immediately
             stage = next(s for s in stages if s.environment == f"environments/{env}")

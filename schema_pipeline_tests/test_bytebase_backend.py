@@ -21,6 +21,7 @@ from schema_pipeline.backends.bytebase import (
     BytebaseVersionError,
     advice_to_finding,
 )
+from schema_pipeline.state.paths import state_root
 from schema_pipeline_tests.fake_bytebase import FakeBytebase
 
 TEST_DB = "instances/test-sample-instance/databases/hr_test"
@@ -90,15 +91,16 @@ def test_review_maps_advices_to_findings_with_file_and_line(fake, protocol):
     backend = make_backend(fake, protocol)
     findings = backend.review(BAD_STATE, custom_rules="Use text, not varchar.")
     by_rule = {(f.rule_id, f.file, f.line): f for f in findings}
-    schema = by_rule[("bytebase.242", "schemas/a.sql", 2)]
+    # like every Finding, files are relative to the state root (the reports add `schemas/`)
+    schema = by_rule[("bytebase.242", "a.sql", 2)]
     assert schema.severity == "ERROR" and schema.source == "rule" and schema.column == 1
     assert schema.title == "sdl.require-schema-name" and "employee" in schema.message
-    assert schema.location() == "schemas/a.sql:2:1"
-    ai = by_rule[("bytebase.0", "schemas/a.sql", 4)]
+    assert schema.location() == "a.sql:2:1"
+    ai = by_rule[("bytebase.0", "a.sql", 4)]
     assert ai.source == "ai" and ai.severity == "ERROR" and ai.title == "prefer-text" and ai.column == 10
-    warn = by_rule[("bytebase.256", "schemas/b.sql", 1)]
+    warn = by_rule[("bytebase.256", "b.sql", 1)]
     assert warn.severity == "WARNING" and warn.column is None
-    assert by_rule[("bytebase.239", "schemas/b.sql", 2)].severity == "ERROR"
+    assert by_rule[("bytebase.239", "b.sql", 2)].severity == "ERROR"
     # the same advice for both environments' databases is reported once, for no single environment
     assert len(findings) == 4
     assert all(f.environment is None for f in findings)
@@ -121,6 +123,28 @@ def test_review_for_one_environment_tags_findings(fake):
 
 def test_review_clean_state_has_no_findings(fake):
     assert make_backend(fake).review(STATE) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "root"),
+    [
+        ("schemas", "schemas"),
+        ("schemas/", "schemas"),
+        ("schemas/*.sql", "schemas"),
+        ("db/**/*.sql", "db"),
+        ("db/schema.sql", "db"),
+        ("*.sql", ""),
+        ("schema.sql", ""),
+    ],
+)
+def test_state_root(pattern, root):
+    assert state_root(pattern) == root
+
+
+def test_review_paths_outside_the_state_root_are_kept(fake):
+    state = StateFiles(pattern="*.sql", files=(StateFile("a.sql", "DROP TABLE public.x;\n"),))
+    (finding,) = make_backend(fake).review(state, environment="test")
+    assert finding.file == "a.sql" and finding.rule_id == "bytebase.239"
 
 
 def test_advice_mapping_edge_cases():
@@ -223,6 +247,43 @@ def test_slow_tasks_are_polled_until_done(fake, protocol):
     runs = [r for r in fake.requests if r.procedure == "RolloutService/BatchRunTasks"]
     assert len(runs) == 1  # NOT_STARTED tasks are run once, then only polled
     assert outcome.tasks[0].duration_s is not None
+
+
+def test_skipped_tasks_count_as_done_and_are_never_run():
+    databases = {
+        TEST_DB: "test",
+        "instances/test-sample-instance/databases/hr_test_eu": "test",
+        PROD_DB: "prod",
+    }
+    with FakeBytebase(databases=databases) as fake:
+        eu = "instances/test-sample-instance/databases/hr_test_eu"
+        fake.skip_dbs = {eu}
+        backend = make_backend(fake, targets={"test": (TEST_DB, eu), "prod": (PROD_DB,)})
+        outcome = backend.release("test", STATE, SHA)
+        assert outcome.status == "SUCCEEDED"
+        by_db = {t.target: t for t in outcome.tasks}
+        assert by_db[TEST_DB].status == "DONE" and by_db[eu].status == "SKIPPED"
+        assert "skipped by a user" in by_db[eu].detail
+        ran = [
+            n for r in fake.requests if r.procedure == "RolloutService/BatchRunTasks" for n in r.body["tasks"]
+        ]
+        assert ran and all(fake_task.target == TEST_DB for fake_task in fake.tasks() if fake_task.name in ran)
+        assert fake.live[TEST_DB] == STATE.concatenated() and fake.live[eu] == ""
+
+
+def test_all_tasks_failed_or_canceled_per_database_are_all_reported():
+    databases = {TEST_DB: "test", "instances/t2/databases/hr_test_2": "test", PROD_DB: "prod"}
+    with FakeBytebase(databases=databases) as fake:
+        other = "instances/t2/databases/hr_test_2"
+        fake.task_outcome_by_db = {other: "CANCELED"}
+        fake.task_outcome = "FAILED"
+        backend = make_backend(fake, targets={"test": (TEST_DB, other), "prod": (PROD_DB,)})
+        with pytest.raises(BytebaseTaskFailed) as err:
+            backend.release("test", STATE, SHA)
+    msg = str(err.value)
+    assert f"{TEST_DB} FAILED: failed to execute statement" in msg
+    assert f"{other} CANCELED: task run was canceled" in msg
+    assert sorted(status for _name, status, _detail in err.value.tasks) == ["CANCELED", "FAILED"]
 
 
 def test_rollout_timeout(fake):
@@ -338,3 +399,31 @@ def test_backend_from_fake_env_vars(fake, tmp_path, monkeypatch):
     assert backend.release("test", state, SHA).status == "SUCCEEDED"
     assert not backend.drift("test", state).has_drift
     backend.close()
+
+
+def test_state_file_pattern_selects_the_files_sent(fake, tmp_path, monkeypatch):
+    (tmp_path / "db" / "hr").mkdir(parents=True)
+    (tmp_path / "db" / "hr" / "10_tables.sql").write_text(STATE.files[0].content)
+    (tmp_path / "db" / "20_views.sql").write_text(STATE.files[1].content)
+    (tmp_path / "db" / "notes.md").write_text("not SQL")
+    for key, value in fake.env(STATE_FILE_PATTERN="db/**/*.sql", BYTEBASE_POLL_INTERVAL="0.01").items():
+        monkeypatch.setenv(key, value)
+    backend = BytebaseBackend.from_env(root=str(tmp_path))
+    state = backend.load_state()
+    assert [f.path for f in state.files] == ["db/20_views.sql", "db/hr/10_tables.sql"]
+    backend.review(state)
+    check = next(r for r in fake.requests if r.procedure == "ReleaseService/CheckRelease")
+    assert [f["path"] for f in check.body["release"]["files"]] == ["db/20_views.sql", "db/hr/10_tables.sql"]
+    backend.release("test", state, SHA)
+    create = next(r for r in fake.requests if r.procedure == "ReleaseService/CreateRelease")
+    assert create.body["release"]["files"][0]["path"] == "db/**/*.sql"
+    backend.close()
+
+    monkeypatch.delenv("STATE_FILE_PATTERN")
+    monkeypatch.setenv("FILE_PATTERN", "db/*.sql")  # the example repository's variable name
+    assert [f.path for f in BytebaseBackend.from_env(root=str(tmp_path)).load_state().files] == [
+        "db/20_views.sql"
+    ]
+    monkeypatch.setenv("FILE_PATTERN", "nothing/*.sql")
+    with pytest.raises(BytebaseConfigError, match="STATE_FILE_PATTERN='nothing/\\*.sql' matches no file"):
+        BytebaseBackend.from_env(root=str(tmp_path)).load_state()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -252,3 +253,49 @@ def test_scrub_hides_bearer_tokens_and_secrets(fake):
     token = client._token
     text = client.scrub(f"Authorization: Bearer {token} pw={fake.secret}")
     assert token not in text and fake.secret not in text
+
+
+def test_retryable_error_codes_are_retried_whatever_the_status(fake, protocol):
+    """The action's rule: Unknown whose message says the connection broke is transient."""
+    client, sleeps = make_client(fake, protocol)
+    client.check_version()
+    fake.fail_next = [(500, "unknown", "read tcp 10.0.0.7:5432: connection reset by peer")]
+    assert client.get_database(TARGETS["test"][0])["name"] == TARGETS["test"][0]
+    assert sleeps == [0.01]
+    fake.fail_next = [(500, "unknown", "runtime error: invalid memory address")]
+    with pytest.raises(BytebaseError, match="HTTP 500.*invalid memory address"):
+        client.get_database(TARGETS["test"][0])
+    assert sleeps == [0.01]  # not retried
+
+
+def test_hung_server_hits_the_bounded_request_timeout(fake, protocol):
+    client, _ = make_client(fake, protocol, timeout=0.3)
+    client.check_version()
+    fake.delay_next = [3.0]
+    started = time.monotonic()
+    with pytest.raises(BytebaseError) as err:
+        client.get_plan("projects/hr/plans/1")
+    assert time.monotonic() - started < 2.0
+    msg = str(err.value)
+    assert "timed out after 0.3s" in msg
+    assert ("PlanService/GetPlan" if protocol == "connect" else "GET /v1/projects/hr/plans/1") in msg
+    assert_clean(msg, fake, client)
+
+
+def test_server_without_the_actuator_endpoint_is_refused_clearly(fake, protocol):
+    fake.unimplemented = {"ActuatorService/GetActuatorInfo"}
+    client, _ = make_client(fake, protocol)
+    with pytest.raises(BytebaseVersionError) as err:
+        client.check_version()
+    msg = str(err.value)
+    assert "does not answer" in msg and "3.14" in msg
+    assert ("ActuatorService/GetActuatorInfo" if protocol == "connect" else "/v1/actuator/info") in msg
+
+
+def test_rejected_token_with_an_account_but_no_secret_does_not_try_to_log_in(fake):
+    settings = make_settings(
+        fake.url, fake.secret, service_account_secret=None, access_token="tok-stale-98765"
+    )
+    with pytest.raises(BytebaseAuthError, match="access token was rejected") as err:
+        BytebaseClient(settings).check_version()
+    assert fake.logins == 0 and "tok-stale-98765" not in str(err.value)

@@ -119,7 +119,10 @@ def test_full_flow_through_bytebase(fake: FakeBytebase, temp_repo: TempRepo, tmp
         review = next(
             m.materialization for m in blocked.get_asset_materialization_events() if m.asset_key == REVIEW
         )
-        assert "bytebase.242" in review.metadata["report"].value and review.tags["schema/commit"] == bad
+        report = review.metadata["report"].value
+        assert "bytebase.242" in report and review.tags["schema/commit"] == bad
+        # repository-relative location, like the native findings (not `schemas/schemas/...`)
+        assert "`schemas/02_more.sql:1:1`" in report and "schemas/schemas" not in report
         assert (
             instance.get_latest_materialization_event(TEST).asset_materialization.tags["schema/commit"] == sha
         )
@@ -176,3 +179,91 @@ def test_terminating_the_run_cancels_bytebase_task_runs(
     runs = list(fake.task_runs.values())
     assert runs and all(r.status == "CANCELED" for r in runs)
     assert "RolloutService/BatchCancelTaskRuns" in " ".join(str(p) for p in fake.procedures())
+
+
+def test_custom_rules_file_of_the_commit_is_sent_and_ai_advices_block(
+    fake: FakeBytebase,
+    temp_repo: TempRepo,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch,
+) -> None:
+    rules = "# SQL Review Standards\n- Use text, never varchar.\n"
+    monkeypatch.setenv("BYTEBASE_CUSTOM_RULES_FILE", ".bytebase/sql-review.md")
+    sha = temp_repo.commit(
+        {
+            ".bytebase/sql-review.md": rules,
+            "schemas/01_tables.sql": "CREATE TABLE public.employee (\n    id bigint PRIMARY KEY,\n"
+            "    name varchar(10) NOT NULL\n);\n",
+        }
+    )
+    defs = bytebase_defs(temp_repo, tmp_path)
+    with dg.instance_for_test() as instance:
+        result = to_test(defs, instance)
+    assert not result.success
+    checks = [r for r in fake.requests if r.procedure == "ReleaseService/CheckRelease"]
+    assert checks and all(r.body["customRules"] == rules for r in checks)
+    assert [f["path"] for f in checks[0].body["release"]["files"]] == ["schemas/01_tables.sql"]
+    review = next(
+        m.materialization for m in result.get_asset_materialization_events() if m.asset_key == REVIEW
+    )
+    report = review.metadata["report"].value
+    assert "`schemas/01_tables.sql:3:10`" in report and "Use text instead of varchar" in report
+    assert review.tags["schema/commit"] == sha
+    assert fake.releases == {}  # the blocking check stopped the release before Bytebase got any work
+
+
+def test_rejected_approval_creates_no_prod_work_in_bytebase(
+    fake: FakeBytebase,
+    temp_repo: TempRepo,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    fake.auto_run_envs = {"test", "prod"}  # a prod stage would run at once if it were ever created
+    sha = temp_repo.commit({"schemas/01_tables.sql": STATE_SQL})
+    defs = bytebase_defs(temp_repo, tmp_path)
+    with dg.instance_for_test() as instance:
+        premature = to_prod(defs, instance, sha)  # test has not received the commit yet
+        assert not premature.success
+        assert fake.releases == {} and fake.plans == {}
+        assert to_test(defs, instance).success
+        wrong = to_prod(defs, instance, "f" * 40)  # approval for another commit
+        assert not wrong.success
+    assert fake.stage_environments() == ["environments/test"]
+    assert not [t for t in fake.tasks() if t.target == PROD_DB] and fake.live[PROD_DB] == ""
+
+
+def test_state_file_pattern_that_selects_other_files_fails_clearly(
+    fake: FakeBytebase,
+    temp_repo: TempRepo,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch,
+) -> None:
+    temp_repo.commit({"schemas/01_tables.sql": STATE_SQL, "schemas/extra/02_more.sql": "CREATE TABLE public.t (id int);\n"})
+    monkeypatch.setenv("STATE_FILE_PATTERN", "schemas/*.sql")  # `state: schemas` also takes schemas/extra/
+    with dg.instance_for_test() as instance:
+        result = to_test(bytebase_defs(temp_repo, tmp_path), instance)
+    assert not result.success
+    text = "\n".join(str(e.event_specific_data.error.message) for e in result.all_events
+                     if e.event_type_value == "STEP_FAILURE")
+    assert "STATE_FILE_PATTERN='schemas/*.sql' selects other files than state: 'schemas'" in text, text
+    assert fake.releases == {}
+
+    monkeypatch.setenv("STATE_FILE_PATTERN", "schemas/**/*.sql")  # the same files: accepted
+    with dg.instance_for_test() as instance:
+        assert to_test(bytebase_defs(temp_repo, tmp_path), instance).success
+
+
+def test_missing_custom_rules_file_fails_the_review_clearly(
+    fake: FakeBytebase,
+    temp_repo: TempRepo,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv("BYTEBASE_CUSTOM_RULES_FILE", ".bytebase/sql-review.md")
+    sha = temp_repo.commit({"schemas/01_tables.sql": STATE_SQL})
+    with dg.instance_for_test() as instance:
+        result = to_test(bytebase_defs(temp_repo, tmp_path), instance)
+    assert not result.success
+    text = "\n".join(str(e.event_specific_data.error.message) for e in result.all_events
+                     if e.event_type_value == "STEP_FAILURE")
+    assert f"BYTEBASE_CUSTOM_RULES_FILE='.bytebase/sql-review.md' does not exist at commit {sha[:12]}" in text, text
+    assert not [r for r in fake.requests if r.procedure == "ReleaseService/CheckRelease"]

@@ -48,8 +48,12 @@ class Scrubber:
 
 
 @contextlib.contextmanager
-def state_files_at(git: GitRepo, state_path: str, sha: str) -> Iterator[tuple[StateFiles, Path]]:
-    """The state files of commit `sha` (repository-relative paths) and the directory they sit in."""
+def state_files_at(git: GitRepo, state_path: str, sha: str,
+                   pattern: str | None = None) -> Iterator[tuple[StateFiles, Path]]:
+    """The state files of commit `sha` (repository-relative paths) and the directory they sit in.
+
+    `pattern` is STATE_FILE_PATTERN when set: the files sent are always those of `state_path`, so a
+    pattern that selects other files is an error rather than silently ignored."""
     try:
         root = git.materialize_state(sha, state_path)
     except GitError as exc:
@@ -58,6 +62,11 @@ def state_files_at(git: GitRepo, state_path: str, sha: str) -> Iterator[tuple[St
         files = StateFiles.load(root, state_path)
         if not files.files:
             raise dg.Failure(f"no state files match {state_path!r} at commit {sha[:12]}")
+        if pattern and [f.path for f in StateFiles.load(root, pattern).files] != [f.path for f in files.files]:
+            raise dg.Failure(
+                f"STATE_FILE_PATTERN={pattern!r} selects other files than state: {state_path!r} in "
+                f"schema_pipeline.yaml at commit {sha[:12]}; the pipeline sends the files of `state` to "
+                "Bytebase: make both select the same files, or unset STATE_FILE_PATTERN")
         yield files, root
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -80,7 +89,11 @@ def custom_rules_at(git: GitRepo, sha: str, settings: BytebaseSettings) -> str |
         return None
     if Path(path).is_absolute():
         return settings.custom_rules()
-    return git.read_file(sha, path)
+    text = git.read_file(sha, path)
+    if text is None:
+        raise dg.Failure(f"BYTEBASE_CUSTOM_RULES_FILE={path!r} does not exist at commit {sha[:12]}: add it to "
+                         "the repository, or unset the variable to review without custom rules")
+    return text
 
 
 def _tasks_table(outcome: ReleaseOutcome, clean: Scrubber) -> dg.TableMetadataValue:
@@ -148,7 +161,7 @@ def bytebase_release(
     clean = Scrubber(settings)
     cancel = threading.Event()
     with (
-        state_files_at(git.get_client(), git.state_path, sha) as (files, root),
+        state_files_at(git.get_client(), git.state_path, sha, resource.state_file_pattern) as (files, root),
         open_backend(resource, root) as bb,
     ):
         try:
@@ -211,7 +224,7 @@ def bytebase_drift(
     settings = bytebase_settings(resource)
     clean = Scrubber(settings)
     with (
-        state_files_at(git.get_client(), git.state_path, sha) as (files, root),
+        state_files_at(git.get_client(), git.state_path, sha, resource.state_file_pattern) as (files, root),
         open_backend(resource, root) as bb,
     ):
         try:
@@ -229,7 +242,10 @@ def bytebase_review(
     rules = custom_rules_at(git, sha, settings)
     names = [e.name for e in envs]
     findings: list[Finding] = []
-    with state_files_at(git, state_path, sha) as (files, root), open_backend(resource, root) as bb:
+    with (
+        state_files_at(git, state_path, sha, resource.state_file_pattern) as (files, root),
+        open_backend(resource, root) as bb,
+    ):
         try:
             if set(names) == set(settings.targets):
                 return bb.review(files, custom_rules=rules)

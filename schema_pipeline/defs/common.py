@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator
@@ -17,6 +16,7 @@ from schema_pipeline.db import password_of, redact
 from schema_pipeline.errors import StateError, StateErrors
 from schema_pipeline.git import GitError, GitRepo
 from schema_pipeline.state import count_by_kind, load_state, object_inventory
+from schema_pipeline.state.paths import state_root
 
 STATE_KEY = dg.AssetKey(["schema", "state"])
 REVIEW_KEY = dg.AssetKey(["schema", "review"])
@@ -98,12 +98,7 @@ def state_at(git: GitRepo, cfg_state: str, sha: str) -> Iterator[Any]:
 
 def state_base(state_path: str) -> str:
     """The directory state file names are relative to (as the loader reports them), repo-relative."""
-    path = state_path.strip().rstrip("/")
-    for i, ch in enumerate(path):
-        if ch in "*?[":
-            prefix = path[:i]
-            return prefix.rstrip("/") if prefix.endswith("/") else os.path.dirname(prefix)
-    return os.path.dirname(path) if path.endswith(".sql") else path
+    return state_root(state_path)
 
 
 def repo_path(state_path: str, file: str) -> str:

@@ -110,6 +110,10 @@ class BytebaseResource(dg.ConfigurableResource):
     custom_rules_file: str | None = Field(
         default=None, description="BYTEBASE_CUSTOM_RULES_FILE: standards file sent to releases:check."
     )
+    state_file_pattern: str | None = Field(
+        default=None,
+        description="STATE_FILE_PATTERN: when set, must select the same files as `state` in schema_pipeline.yaml.",
+    )
 
     def environ(self) -> dict[str, str]:
         """The resolved values under their BYTEBASE_* variable names (for BytebaseSettings.from_env)."""
@@ -129,6 +133,7 @@ BYTEBASE_VARS = {
     "rollout_timeout": "BYTEBASE_ROLLOUT_TIMEOUT",
     "poll_interval": "BYTEBASE_POLL_INTERVAL",
     "custom_rules_file": "BYTEBASE_CUSTOM_RULES_FILE",
+    "state_file_pattern": "STATE_FILE_PATTERN",
 }
 
 

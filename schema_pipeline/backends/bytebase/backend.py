@@ -44,6 +44,7 @@ from schema_pipeline.backends.bytebase.client import (
 )
 from schema_pipeline.backends.bytebase.settings import BytebaseConfigError, BytebaseSettings
 from schema_pipeline.errors import SchemaPipelineError
+from schema_pipeline.state.paths import state_root
 
 _DONE = {"DONE", "SKIPPED"}
 _ACTIVE_RUNS = {"RUNNING", "PENDING", "AVAILABLE"}
@@ -71,6 +72,13 @@ def _run_duration(run: dict[str, Any]) -> float | None:
     if start and end and end >= start:
         return (end - start).total_seconds()
     return None
+
+
+def _relative_to(path: str | None, root: str) -> str | None:
+    """`path` (repository-relative, as sent to Bytebase) relative to the state root."""
+    if path and root and path.startswith(root + "/"):
+        return path[len(root) + 1 :]
+    return path
 
 
 def _int(value: Any) -> int | None:
@@ -131,7 +139,9 @@ class BytebaseBackend:
         """`releases:check` over the targets of `environment` (default: every configured target).
 
         Each advice becomes a Finding `bytebase.<code>`; identical advices reported for several
-        environments are merged (their `environment` is then None).
+        environments are merged (their `environment` is then None). Files are sent with their
+        repository-relative paths (like the action); findings name them relative to the state
+        root, like every other Finding, so reports can prefix the state directory once.
         """
         self._ready()
         if environment is None:
@@ -145,11 +155,13 @@ class BytebaseBackend:
         ]
         data = self.client.check_release(self.settings.project, files, targets, rules)
         env_of = {db: env for env, dbs in self.settings.targets.items() for db in dbs}
+        root = state_root(state.pattern)
         merged: dict[tuple[Any, ...], tuple[Finding, set[str | None]]] = {}
         for result in data.get("results") or []:
             env = env_of.get(str(result.get("target") or ""))
             for advice in result.get("advices") or []:
-                finding = advice_to_finding(advice, str(result.get("file") or "") or None)
+                file = _relative_to(str(result.get("file") or "") or None, root)
+                finding = advice_to_finding(advice, file)
                 if finding is None:
                     continue
                 key = (

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 MIN_VERSION = (3, 14)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Connect code names and their gRPC numbers (REST bodies) that the action retries.
+RETRY_CODES = frozenset({"unavailable", "deadline_exceeded", "resource_exhausted", "14", "4", "8"})
+_UNKNOWN_CODES = frozenset({"unknown", "2"})
+_UNKNOWN_TRANSIENT = re.compile(r"connection refused|connection reset|timeout", re.I)
 _TRANSIENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.RemoteProtocolError)
 _REDACTED = "***"
 
@@ -65,6 +69,20 @@ class BytebaseTaskFailed(BytebaseError):
     def __init__(self, message: str, tasks: list[tuple[str, str, str]]):
         self.tasks = tasks
         super().__init__(message)
+
+
+def _transient_body(response: httpx.Response) -> bool:
+    """An error body whose code is retryable (the action's rule), whatever the HTTP status."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    code = str(body.get("code", "")).lower()
+    if code in RETRY_CODES:
+        return True
+    return code in _UNKNOWN_CODES and bool(_UNKNOWN_TRANSIENT.search(str(body.get("message") or "")))
 
 
 def parse_version(version: str) -> tuple[int, int] | None:
@@ -231,13 +249,16 @@ class BytebaseClient:
                 ) from None
 
             status = response.status_code
-            if status == 401 and authenticated and not relogged and self.settings.service_account:
+            can_login = bool(self.settings.service_account and self.settings.service_account_secret)
+            if status == 401 and authenticated and not relogged and can_login:
                 relogged = True
                 log.info("Bytebase %s: token rejected (401), logging in again", name)
                 self._relogin(token)
                 attempt -= 1  # the auth retry does not consume an attempt
                 continue
-            if status in RETRY_STATUSES and attempt < self.settings.max_attempts:
+            if (
+                status in RETRY_STATUSES or (status >= 400 and _transient_body(response))
+            ) and attempt < self.settings.max_attempts:
                 self._backoff(name, attempt, f"HTTP {status}")
                 continue
             if status >= 400:
@@ -297,7 +318,7 @@ class BytebaseClient:
             cls = BytebaseAuthError
             if not authenticated:
                 text += f" (login as {self.settings.service_account} was refused; check the service account and its secret)"
-            elif not self.settings.service_account:
+            elif not (self.settings.service_account and self.settings.service_account_secret):
                 text += " (the access token was rejected)"
         elif status in (404, 405, 501) and self.settings.protocol == "connect" and not message:
             text += " (the server may be too old for the Connect API; see the version check)"
@@ -320,8 +341,8 @@ class BytebaseClient:
             if exc.status in (404, 405, 501):
                 raise self._error(
                     BytebaseVersionError,
-                    f"{self.base_url} does not answer GET /v1/actuator/info (HTTP {exc.status}); it is not a "
-                    f"Bytebase server or it is older than {MIN_VERSION[0]}.{MIN_VERSION[1]}, which this backend needs",
+                    f"{self.base_url} does not answer {exc.call} (HTTP {exc.status}); it is not a Bytebase "
+                    f"server or it is older than {MIN_VERSION[0]}.{MIN_VERSION[1]}, which this backend needs",
                     call=exc.call,
                     status=exc.status,
                 ) from None
