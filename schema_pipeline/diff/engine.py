@@ -140,12 +140,15 @@ _CALL = re.compile(r'"([^"]+)"\s*\(|([a-z_][\w$]*)\s*\(')
 def _default_resets(ctx: DiffContext) -> dict[str, tuple[list[Step], list[Step]]]:
     """Columns whose DEFAULT uses a function or sequence that is dropped: drop the default first, set it after."""
     out: dict[str, tuple[list[Step], list[Step]]] = {}
+    gone = {k for k in ctx.dropped | ctx.recreated if k.startswith(("function:", "sequence:"))}
+    if not gone:
+        return out
     for k, o in ctx.current.objects.items():
         if o.kind != "column" or ctx.gone(k) or ctx.gone(o.parent) or k not in ctx.desired.objects:
             continue
         if o.attrs.get("default") is None or o.attrs.get("generated"):
             continue
-        if not any(ctx.gone(d) and d.split(":", 1)[0] in ("function", "sequence") for d in o.deps):
+        if gone.isdisjoint(o.deps):
             continue
         new = ctx.desired.objects[k]
         table = (o.parent or ":").split(":", 1)[1]
