@@ -242,8 +242,7 @@ def test_state_file_pattern_that_selects_other_files_fails_clearly(
     with dg.instance_for_test() as instance:
         result = to_test(bytebase_defs(temp_repo, tmp_path), instance)
     assert not result.success
-    text = "\n".join(str(e.event_specific_data.error.message) for e in result.all_events
-                     if e.event_type_value == "STEP_FAILURE")
+    text = failure_text(result)
     assert "STATE_FILE_PATTERN='schemas/*.sql' selects other files than state: 'schemas'" in text, text
     assert fake.releases == {}
 
@@ -263,7 +262,6 @@ def test_missing_custom_rules_file_fails_the_review_clearly(
     with dg.instance_for_test() as instance:
         result = to_test(bytebase_defs(temp_repo, tmp_path), instance)
     assert not result.success
-    text = "\n".join(str(e.event_specific_data.error.message) for e in result.all_events
-                     if e.event_type_value == "STEP_FAILURE")
+    text = failure_text(result)
     assert f"BYTEBASE_CUSTOM_RULES_FILE='.bytebase/sql-review.md' does not exist at commit {sha[:12]}" in text, text
     assert not [r for r in fake.requests if r.procedure == "ReleaseService/CheckRelease"]
