@@ -92,10 +92,10 @@ class DbObject:
     attrs: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
     deps: list[str] = field(default_factory=list)
-    id: str = field(init=False, repr=False, compare=False)  # graph node id, read ~150k times per diff
 
-    def __post_init__(self) -> None:
-        self.id = node_id(self.kind, self.key)
+    @property
+    def id(self) -> str:
+        return node_id(self.kind, self.key)
 
     def to_dict(self) -> dict[str, Any]:
         return {
