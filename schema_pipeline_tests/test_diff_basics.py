@@ -65,6 +65,12 @@ CASES = {
     "column_settings_new_table": ("", "CREATE TABLE t (a text); ALTER TABLE t ALTER COLUMN a SET STORAGE PLAIN;"),
     "rich": ("", RICH),
     "rich_drop": (RICH, ""),
+    # both sides of a foreign key change type: the key is dropped before and added after (found by test_properties)
+    "fk_both_sides_retyped": ("CREATE TABLE p (k numeric(10,2) PRIMARY KEY); CREATE TABLE c (k numeric(10,2) REFERENCES p);"
+                              "INSERT INTO p VALUES (1); INSERT INTO c VALUES (1);",
+                              "CREATE TABLE p (k varchar(20) PRIMARY KEY); CREATE TABLE c (k varchar(20) REFERENCES p);"),
+    "self_fk_retyped": ("CREATE TABLE n (id int PRIMARY KEY, up int REFERENCES n);",
+                        "CREATE TABLE n (id bigint PRIMARY KEY, up bigint REFERENCES n);"),
 }
 
 

@@ -187,13 +187,23 @@ def _propagate(ctx: DiffContext, alters: dict[str, list[Step]]) -> None:
                     ctx.recreated.add(child.id)
                     alters.pop(child.id, None)
     work = list(ctx.dropped | ctx.recreated)
+    retyped_keys: dict[str, int] = {}
     for k in ctx.invalidated:
         for dep in rev.get(k, []):
             o = ctx.current.objects[dep]
+            if o.kind == "fkey":
+                retyped_keys[dep] = retyped_keys.get(dep, 0) + 1
             if o.kind in TYPE_SENSITIVE and dep in ctx.desired.objects and not ctx.gone(dep):
                 ctx.recreated.add(dep)
                 alters.pop(dep, None)
                 work.append(dep)
+    # A foreign key with columns on both sides changing type would pass through a state where they are
+    # incompatible (PostgreSQL re-checks the key after each ALTER COLUMN TYPE): drop it before, add it after.
+    for dep, n in retyped_keys.items():
+        if n >= 2 and dep in ctx.desired.objects and not ctx.gone(dep):
+            ctx.recreated.add(dep)
+            alters.pop(dep, None)
+            work.append(dep)
     while work:
         k = work.pop()
         for dep in rev.get(k, []):
