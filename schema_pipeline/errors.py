@@ -59,3 +59,7 @@ class ApplyError(SchemaPipelineError):
 
 class HazardsNotAllowed(SchemaPipelineError):
     """The plan has hazards that were not explicitly allowed."""
+
+
+class UnplannableChange(SchemaPipelineError):
+    """The desired state asks for a change the engine will not generate (it would have to invent data)."""

@@ -75,6 +75,17 @@ def test_apply_refuses_hazards_and_leaves_target_untouched(make_db, good_state) 
     assert partial.returncode == 1 and engine.current_catalog(url) == before
 
 
+def test_apply_refuses_a_key_column_type_change_without_a_cast(make_db, tmp_path) -> None:
+    url = make_db("CREATE TABLE public.p (id bigint PRIMARY KEY); CREATE TABLE public.c (p_id bigint REFERENCES p)")
+    state = str(write_state(tmp_path / "s", {"a.sql": "CREATE TABLE public.p (id timestamp PRIMARY KEY);\n"
+                                             "CREATE TABLE public.c (p_id timestamp REFERENCES p);\n"}))
+    before = engine.current_catalog(url)
+    out = run("apply", "--database-url", url, "--state", state, "--allow-hazards", "all", "--yes")
+    assert out.returncode == 1
+    assert "no cast from bigint to timestamp without time zone, and the column is part of" in out.stderr
+    assert engine.current_catalog(url) == before
+
+
 def test_apply_with_all_hazards_allowed_converges_and_records(make_db, good_state) -> None:
     url = make_db("CREATE TABLE public.items (id bigint PRIMARY KEY, name text, legacy text)")
     out = run("apply", "--database-url", url, "--state", good_state, "--allow-hazards", "all", "--yes",

@@ -168,3 +168,18 @@ def test_type_change_without_a_cast_refuses_a_table_with_rows(make_db) -> None:
     with pytest.raises(psycopg.errors.RaiseException, match="no cast from bigint"):
         apply_steps(url, steps)
     assert read_catalog(url) == before
+
+
+@pytest.mark.parametrize("from_sql,to_sql,column", [
+    ("CREATE TABLE t (id bigint PRIMARY KEY);", "CREATE TABLE t (id timestamp PRIMARY KEY);", "public.t.id"),
+    ("CREATE TABLE p (id bigint PRIMARY KEY); CREATE TABLE c (p_id bigint REFERENCES p);",
+     "CREATE TABLE p (id timestamp PRIMARY KEY); CREATE TABLE c (p_id timestamp REFERENCES p);", "public.c.p_id"),
+    ("CREATE TABLE t (a int, d date);", "CREATE TABLE t (a int, d integer UNIQUE);", "public.t.d"),
+])
+def test_type_change_without_a_cast_of_a_key_column_is_not_planned(make_db, from_sql, to_sql, column) -> None:
+    from schema_pipeline.diff import diff_catalogs
+    from schema_pipeline.errors import UnplannableChange
+    from schema_pipeline_tests.engine_harness import read_catalog
+
+    with pytest.raises(UnplannableChange, match=rf"{column}: no cast from .* the column is part of "):
+        diff_catalogs(read_catalog(make_db(from_sql)), read_catalog(make_db(to_sql)))

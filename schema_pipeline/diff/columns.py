@@ -8,6 +8,7 @@ from schema_pipeline.catalog.model import DbObject
 from schema_pipeline.catalog.names import ident, literal, qname
 from schema_pipeline.diff.base import DiffContext, Generator
 from schema_pipeline.diff.common import HazardType, Step, acl_steps, comment_steps, hz, step
+from schema_pipeline.errors import UnplannableChange
 
 _INT_WIDTH = {"smallint": 2, "integer": 4, "bigint": 8}
 _NO_REWRITE = {("character varying", "text"), ("text", "character varying")}
@@ -92,8 +93,25 @@ def _no_cast(old: str, new: str) -> bool:
     return (ob in _NUMBERS and nb in _DATETIMES) or (ob in _DATETIMES and nb in _NUMBERS)
 
 
-def _empty_only_type_change(col: DbObject, table: str, new_type: str, old_type: str, hazards: list) -> Step:
-    """A type change without a cast: done only while the table is empty (no data conversion is invented)."""
+def _keys_on(col_id: str, ctx: DiffContext) -> list[str]:
+    """Primary keys, unique/exclusion constraints and foreign keys that use the column, on either side."""
+    names = {o.key for cat in (ctx.current, ctx.desired) for o in cat.objects.values()
+             if col_id in o.deps and (o.kind == "fkey" or o.attrs.get("contype") in ("p", "u", "x"))}
+    return sorted(names)
+
+
+def _empty_only_type_change(col: DbObject, table: str, new_type: str, old_type: str, hazards: list,
+                            ctx: DiffContext) -> Step:
+    """A type change without a cast: done only while the table is empty (no data conversion is invented).
+
+    A key column is refused outright: its values identify rows or point at them, and the keys around it
+    would have to be dropped and rebuilt on values nobody chose.
+    """
+    keys = _keys_on(col.id, ctx)
+    if keys:
+        raise UnplannableChange(
+            f"{col.key}: no cast from {old_type} to {new_type}, and the column is part of {', '.join(keys)}; "
+            "change it with a migration of your own (add a column of the new type, convert, swap the keys)")
     message = (f"no cast from {old_type} to {new_type} for {col.key}: the table must be empty; "
                "convert the data with a migration of your own")
     sql = (f"DO $sp$ BEGIN\n  LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\n"
@@ -172,7 +190,7 @@ class ColumnGenerator(Generator):
             via = "::text" if _is_user_type(o["type"], ctx, False) or _is_user_type(a["type"], ctx, True) else ""
             arr = "[]" if via and a["type"].endswith("[]") else ""
             if _no_cast(o["type"], a["type"]):
-                steps.append(_empty_only_type_change(new, ref, a["type"] + collate, o["type"], hazards))
+                steps.append(_empty_only_type_change(new, ref, a["type"] + collate, o["type"], hazards, ctx))
             else:
                 steps.append(step(new, "alter", f"{col} TYPE {a['type']}{collate} USING {ident(new.name)}{via}{arr}::"
                                   f"{a['type']}", *hazards))
