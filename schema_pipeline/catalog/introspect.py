@@ -13,6 +13,7 @@ import psycopg.conninfo
 from psycopg.rows import dict_row
 
 from schema_pipeline.catalog import queries
+from schema_pipeline.catalog.deparse import settle_rows
 from schema_pipeline.catalog.model import BOOKKEEPING_SCHEMA, Catalog, DbObject, gc_paused, node_id
 from schema_pipeline.catalog.names import ident
 from schema_pipeline.progress import Counter, ProgressFn
@@ -151,6 +152,7 @@ def _introspect(
     if counter:
         counter.update(len(queries.ALL), detail="building the catalog")
     with _BUILD_LOCK:
+        settle_rows(rows)
         return _build(conn, rows, include_schemas, exclude_schemas)
 
 
