@@ -143,6 +143,20 @@ CASES = {
              "CREATE RULE r AS ON INSERT TO t DO ALSO INSERT INTO log VALUES (NEW.a);"),
     "statistics": ("CREATE TABLE t (a int, b int);",
                    "CREATE TABLE t (a int, b int); CREATE STATISTICS st (dependencies) ON a, b FROM t;"),
+    "default_privileges_with_grant_option": (
+        ROLE, ROLE + "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO sp_engine_role "
+                     "WITH GRANT OPTION; ALTER DEFAULT PRIVILEGES GRANT USAGE ON SEQUENCES TO sp_engine_role;"),
+    "objects_created_under_existing_default_privileges": (
+        ROLE + "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO sp_engine_role;",
+        ROLE + "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO sp_engine_role;"
+               "CREATE TABLE s (a int); REVOKE SELECT ON s FROM sp_engine_role; CREATE TABLE r (a int);"
+               "CREATE VIEW v AS SELECT a FROM r;"),
+    "objects_created_with_their_default_privileges": (
+        ROLE, ROLE + "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO sp_engine_role;"
+                     "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;"
+                     "CREATE TABLE s (a int); REVOKE ALL ON s FROM sp_engine_role; CREATE TABLE r (a int);"
+                     "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+                     "CREATE FUNCTION g() RETURNS int LANGUAGE sql AS 'SELECT 2'; GRANT EXECUTE ON FUNCTION g() TO PUBLIC;"),
     "extension": ("", "CREATE EXTENSION hstore; CREATE TABLE t (h hstore);"),
     "extension_drop": ("CREATE EXTENSION hstore; CREATE TABLE t (h hstore, a int);", "CREATE TABLE t (a int);"),
     "collation": ("", "CREATE COLLATION c1 (provider = icu, locale = 'en-u-kn-true'); "

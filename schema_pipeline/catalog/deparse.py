@@ -1,22 +1,18 @@
-"""Deparsed expressions in the form PostgreSQL reads back.
+"""Deparsed expressions and the text that PostgreSQL prints back after reading them.
 
 PostgreSQL's deparser (pg_get_constraintdef, pg_get_indexdef, pg_get_viewdef, pg_get_expr, ...) is a
-fixed point except for one construct: the implicit array coercion that the parser puts on an
-ARRAY[...] constructor, as in `status IN ('a', 'b')` on a varchar column. It prints as
+fixed point except for two constructs, both built by the parser for IN lists:
 
-    ((status)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[]))
-
-and parsing that text pushes the cast into the elements, so an object created from it prints as
-
-    ((status)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]))
-
-A state declared with `IN (...)` would never converge: each plan re-creates the object from the first
-text and reads back the second. `settle` rewrites the first form into the second, exactly as PostgreSQL
-prints it, and the catalog applies it to every deparsed expression of both sides of a diff.
-
-The same holds for a boolean expression nested in the first operand of the same operator, which the
-parser builds for `x IN (a, b, c)` with non-constant elements: `((A OR B) OR C)` re-reads as
-`(A OR B OR C)`, because the grammar flattens a left-nested AND or OR on sight.
+- An implicit array coercion of an ARRAY[...] constructor (`status IN ('a', 'b')` on a varchar column)
+  prints as `(ARRAY['a'::character varying, 'b'::character varying])::text[]`, and reading that back
+  pushes the cast into the elements. Written without the cast, `ARRAY['a'::character varying, ...]`
+  gets the same implicit coercion again: `reproducible` makes the SQL we execute that way, so the
+  target prints exactly what the plan database printed.
+- A boolean expression nested in the first operand of the same operator (`x IN (a, b, c)` with
+  non-constant elements) prints as `((A OR B) OR C)` and reads back as `(A OR B OR C)`: the grammar
+  flattens a left-nested AND or OR on sight, so no SQL text gives the nested form back. `settle`
+  rewrites it to the flat form, and the catalog applies it to the deparsed expressions of both sides
+  of a diff.
 """
 
 from __future__ import annotations
@@ -24,10 +20,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_OPEN = "(ARRAY["
-_PRETTY_OPEN = "ARRAY["  # pretty-printed (statistics): no parentheses around the array or its elements
-_PRETTY_ELEMENT = re.compile(r"'(?:[^']|'')*'(?:::[a-z ]+(?:\(\d+(?:,\d+)?\))?)?|-?\d+(?:\.\d+)?")
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[()]")
+# Quoted literals, quoted identifiers and dollar-quoted strings (opaque), parentheses, brackets, casts.
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\w*)\$.*?\$\1\$|(?<![\w$])ARRAY\[|[()\[\]]", re.S)
+_NAME = r'(?:"(?:[^"]|"")*"|[a-z_][a-z0-9_$]*)'
+# After ARRAY[...]: `::T[]` (pretty) or `)::T[]`, T a type name as format_type prints it, without a modifier.
+_ARRAY_CAST = re.compile(rf"(\)?)::({_NAME}(?:\.{_NAME})*(?: [a-z_][a-z0-9_]*)*)\[\]")
 _BOOL_OPS = (" OR ", " AND ")
 
 # Query result columns (queries.ALL names) that hold deparsed expressions. Function definitions are
@@ -46,6 +43,41 @@ DEPARSED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def reproducible(sql: str) -> str:
+    """`sql` with every implicit array coercion `(ARRAY[...])::T[]` (pretty: `ARRAY[...]::T[]`) written
+    as the bare `ARRAY[...]`, which PostgreSQL coerces the same way and then prints as `sql` did."""
+    if "ARRAY[" not in sql:
+        return sql
+    cuts: list[tuple[int, int]] = []  # spans of `sql` to leave out
+    stack: list[tuple[str, int]] = []  # open tokens and their positions
+    for m in _TOKENS.finditer(sql):
+        token = m.group()
+        if token in ("(", "[", "ARRAY["):
+            stack.append((token, m.start()))
+        elif token in (")", "]") and stack:
+            opened, start = stack.pop()
+            if opened != "ARRAY[" or token != "]":
+                continue
+            cast = _ARRAY_CAST.match(sql, m.end())
+            if cast is None:
+                continue  # not a coercion, or one to a type with a modifier (it does more than relabel)
+            if cast.group(1):  # `(ARRAY[...])::T[]`: the parenthesis before ARRAY goes too
+                if not stack or stack[-1] != ("(", start - 1):
+                    continue
+                stack.pop()
+                cuts.append((start - 1, start))
+            cuts.append((m.end(), cast.end()))
+    if not cuts:
+        return sql
+    out: list[str] = []
+    i = 0
+    for start, end in sorted(cuts):
+        out.append(sql[i:start])
+        i = end
+    out.append(sql[i:])
+    return "".join(out)
+
+
 def settle_rows(rows: dict[str, list[dict[str, Any]]]) -> None:
     """Settle, in place, every deparsed expression of the catalog query results."""
     for query, columns in DEPARSED_COLUMNS.items():
@@ -53,139 +85,33 @@ def settle_rows(rows: dict[str, list[dict[str, Any]]]) -> None:
             for column in columns:
                 value = row.get(column)
                 if isinstance(value, str):
-                    if _needs_settling(value):
+                    if _may_nest(value):
                         row[column] = settle(value)
-                elif isinstance(value, list) and any(isinstance(v, str) and _needs_settling(v) for v in value):
+                elif isinstance(value, list) and any(isinstance(v, str) and _may_nest(v) for v in value):
                     row[column] = [settle(v) if isinstance(v, str) else v for v in value]
 
 
-def _needs_settling(text: str) -> bool:
-    return _PRETTY_OPEN in text or ") OR " in text or ") AND " in text
+def _may_nest(text: str) -> bool:
+    return ") OR " in text or ") AND " in text
 
 
 def settle(text: str) -> str:
-    """`text` as PostgreSQL prints it after reading it back (see the module docstring)."""
-    if _PRETTY_OPEN in text:
-        text = _settle_arrays(text)
-    if ") OR " in text or ") AND " in text:
-        text = _flatten_bool(text)
-    return text
+    """`text` with every left-nested `((A OR B) OR C)` written `(A OR B OR C)` (likewise AND), as
+    PostgreSQL prints it after reading it back."""
+    if not _may_nest(text):
+        return text
+    root = _parse_groups(text)
+    if root is None:
+        return text
+    _flatten(root)
+    return _render(root)
 
 
-def _settle_arrays(text: str) -> str:
-    """`text` with every `(ARRAY[e1, ...])::T[]` written `ARRAY[(e1)::T, ...]` (pretty: `ARRAY[e1::T, ...]`)."""
-    out: list[str] = []
-    i = 0
-    while True:
-        j = _find(text, _PRETTY_OPEN, i)
-        if j < 0:
-            break
-        paren = j > 0 and text[j - 1] == "("
-        rewritten = _rewrite_at(text, j - 1, True) if paren else None
-        if rewritten is None:
-            paren = False
-            rewritten = _rewrite_at(text, j, False)
-        if rewritten is None:
-            out.append(text[i:j + 1])
-            i = j + 1
-            continue
-        if paren:
-            j -= 1
-        replacement, end = rewritten
-        out.append(text[i:j])
-        out.append(replacement)
-        i = end
-    out.append(text[i:])
-    return "".join(out)
+class _Opaque(str):
+    """A quoted literal or identifier: never searched for operators."""
 
 
-def _skip_quoted(text: str, i: int) -> int:
-    """Index just past the '...' literal or "..." identifier that starts at `i` (doubled quotes escape)."""
-    quote = text[i]
-    i += 1
-    while i < len(text):
-        if text[i] == quote:
-            if i + 1 < len(text) and text[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return i
-
-
-def _find(text: str, needle: str, start: int) -> int:
-    """First `needle` at or after `start` that is not inside a literal or a quoted identifier."""
-    i = start
-    while i < len(text):
-        c = text[i]
-        if c in "'\"":
-            i = _skip_quoted(text, i)
-        elif text.startswith(needle, i):
-            return i
-        else:
-            i += 1
-    return -1
-
-
-def _rewrite_at(text: str, j: int, paren: bool) -> tuple[str, int] | None:
-    """The rewritten coercion that starts at text[j] and the index after it, or None if it is not one."""
-    elements: list[str] = []
-    depth = 0
-    start = i = j + len(_OPEN if paren else _PRETTY_OPEN)
-    while i < len(text):
-        c = text[i]
-        if c in "'\"":
-            i = _skip_quoted(text, i)
-            continue
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            if depth == 0:
-                break
-            depth -= 1
-        elif c == "," and depth == 0:
-            elements.append(text[start:i].strip())
-            start = i + 1
-        i += 1
-    if i >= len(text) or text[i] != "]":
-        return None
-    elements.append(text[start:i].strip())
-    if not text.startswith(")::" if paren else "::", i + 1) or any(not e or e.startswith("ARRAY[") for e in elements):
-        return None  # not a coercion, an empty array, or a multidimensional one (left as printed)
-    if not paren and not all(_PRETTY_ELEMENT.fullmatch(e) for e in elements):
-        return None  # pretty-printed elements other than constants: where parentheses go is not guessed
-    i += len("])::" if paren else "]::")
-    type_start = i
-    depth = 0
-    while i < len(text):
-        c = text[i]
-        if c == '"':
-            i = _skip_quoted(text, i)
-            continue
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            if depth == 0:
-                return None
-            depth -= 1
-        elif c == "[" and depth == 0:
-            break
-        i += 1
-    if not text.startswith("[]", i):
-        return None
-    element_type = text[type_start:i]
-    if paren:
-        settled = ", ".join(f"({_settle_arrays(e)})::{element_type}" for e in elements)
-    else:
-        settled = ", ".join(f"{e}::{element_type}" for e in elements)
-    return f"ARRAY[{settled}]", i + 2
-
-
-class _Literal(str):
-    """A quoted literal or identifier: opaque to the operator search."""
-
-
-_Group = list  # the items between a pair of parentheses: str, _Literal or nested groups
+_Group = list  # the items between a pair of parentheses: str, _Opaque or nested groups
 
 
 def _parse_groups(text: str) -> _Group | None:
@@ -193,10 +119,12 @@ def _parse_groups(text: str) -> _Group | None:
     stack = [root]
     pos = 0
     for m in _TOKENS.finditer(text):
+        token = m.group()
+        if token not in ("(", ")") and token[0] not in "'\"$":
+            continue  # brackets are plain text here
         if m.start() > pos:
             stack[-1].append(text[pos:m.start()])
         pos = m.end()
-        token = m.group()
         if token == "(":
             group: _Group = []
             stack[-1].append(group)
@@ -206,7 +134,7 @@ def _parse_groups(text: str) -> _Group | None:
                 return None
             stack.pop()
         else:
-            stack[-1].append(_Literal(token))
+            stack[-1].append(_Opaque(token))
     if len(stack) != 1:
         return None
     if pos < len(text):
@@ -225,22 +153,13 @@ def _top_level_op(group: _Group) -> str | None:
     return ops[0] if len(ops) == 1 and "," not in words else None
 
 
-def _flatten_group(group: _Group) -> None:
+def _flatten(group: _Group) -> None:
     for item in group:
         if isinstance(item, list):
-            _flatten_group(item)
+            _flatten(item)
     if len(group) < 2 or not isinstance(group[0], list) or type(group[1]) is not str:
         return
     op = _top_level_op(group)
     if op is None or not group[1].startswith(op) or _top_level_op(group[0]) != op:
         return
     group[:1] = group[0]
-
-
-def _flatten_bool(text: str) -> str:
-    """`((A OR B) OR C)` written `(A OR B OR C)`, at any depth (likewise AND)."""
-    root = _parse_groups(text)
-    if root is None:
-        return text
-    _flatten_group(root)
-    return _render(root)

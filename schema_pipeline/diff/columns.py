@@ -120,6 +120,18 @@ def _empty_only_type_change(col: DbObject, table: str, new_type: str, old_type: 
     return step(col, "alter", sql, *hazards, hz(HazardType.CORRECTNESS, message))
 
 
+def _identity_catch_up(col: DbObject, table: str) -> list[Step]:
+    """An identity added to a column that has rows continues after the largest value (a serial converted to
+    an identity, ids assigned by hand): starting again at START WITH would collide with existing keys."""
+    spec = col.attrs.get("identity_seq")
+    if not spec or int(spec.split("|")[2]) < 0:
+        return []
+    start = int(spec.split("|")[1])
+    column = ident(col.name)
+    return [step(col, "alter", f"SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence({literal(table)}, "
+                 f"{literal(col.name)}), max({column})) FROM {table} HAVING max({column}) >= {start}")]
+
+
 _STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
 
 
@@ -203,6 +215,7 @@ class ColumnGenerator(Generator):
                 steps.append(step(new, "alter", f"{col} DROP IDENTITY IF EXISTS"))
             elif not o.get("identity"):
                 steps.append(step(new, "alter", f"{col} ADD {_identity(a)}"))
+                steps += _identity_catch_up(new, ref)
             else:
                 kind = "ALWAYS" if a["identity"] == "a" else "BY DEFAULT"
                 steps.append(step(new, "alter", f"{col} SET GENERATED {kind}"))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
+from schema_pipeline.catalog.deparse import reproducible
 from schema_pipeline.catalog.model import DbObject
 from schema_pipeline.catalog.names import ident, literal, qname
 from schema_pipeline.plan.model import Hazard, HazardType, Step
 
+if TYPE_CHECKING:
+    from schema_pipeline.diff.base import DiffContext
+
 __all__ = ["Hazard", "HazardType", "Step", "ident", "literal", "qname", "step", "comment_steps", "owner_steps",
-           "acl_steps", "default_acl", "hz"]
+           "acl_steps", "regrant_steps", "creation_acl", "create_acl_steps", "default_acl", "hz"]
 
 
 def hz(kind: HazardType, message: str) -> Hazard:
@@ -18,7 +23,10 @@ def hz(kind: HazardType, message: str) -> Hazard:
 
 
 def step(obj: DbObject, action: str, sql: str, *hazards: Hazard, transactional: bool = True) -> Step:
-    """One step touching `obj`."""
+    """One step touching `obj`. Deparsed expressions in `sql` are written so that the target prints them
+    back exactly as the catalog holds them (catalog/deparse.py); function bodies are the user's text."""
+    if obj.kind != "function":
+        sql = reproducible(sql)
     return Step(
         sql=sql.rstrip().rstrip(";") + ";",
         object_kind=obj.kind,
@@ -82,33 +90,60 @@ def acl_steps(
     obj: DbObject, objtype: str, target: str, old: list[str] | None, new: list[str] | None, column: str | None = None
 ) -> list[Step]:
     """REVOKE/GRANT so that the privileges on `target` go from `old` to `new`."""
-    old_g, new_g = _by_grantee(old or []), _by_grantee(new or [])
-    if old_g == new_g:
-        return []
     on = f"{objtype} {target}" if objtype != "COLUMN" else f"TABLE {target}"
     cols = f" ({ident(column)})" if column else ""
+    return regrant_steps(
+        obj, old, new, hz(HazardType.AUTHZ_UPDATE, "privilege change"),
+        revoke=lambda grantee: f"REVOKE ALL{cols} ON {on} FROM {grantee}",
+        grant=lambda privileges, grantee: f"GRANT {', '.join(p + cols for p in privileges)} ON {on} TO {grantee}")
+
+
+def regrant_steps(obj: DbObject, old: list[str] | None, new: list[str] | None, hazard: Hazard, *,
+                  revoke: Callable[[str], str], grant: Callable[[list[str], str], str]) -> list[Step]:
+    """For each grantee whose privileges change: REVOKE ALL, then GRANT the new ones (`PRIV*` items
+    WITH GRANT OPTION). `revoke(grantee)` and `grant(privileges, grantee)` render the statements."""
+    old_g, new_g = _by_grantee(old or []), _by_grantee(new or [])
     steps: list[Step] = []
-    hazard = hz(HazardType.AUTHZ_UPDATE, "privilege change")
     for grantee in sorted(set(old_g) | set(new_g)):
         if old_g.get(grantee, set()) == new_g.get(grantee, set()):
             continue
         if grantee in old_g:
-            steps.append(step(obj, "revoke", f"REVOKE ALL{cols} ON {on} FROM {grantee}", hazard))
+            steps.append(step(obj, "revoke", revoke(grantee), hazard))
         privs = new_g.get(grantee, set())
         plain = sorted(p for p in privs if not p.endswith("*"))
         grantable = sorted(p[:-1] for p in privs if p.endswith("*"))
         if plain:
-            steps.append(step(obj, "grant", f"GRANT {', '.join(p + cols for p in plain)} ON {on} TO {grantee}", hazard))
+            steps.append(step(obj, "grant", grant(plain, grantee), hazard))
         if grantable:
-            steps.append(step(obj, "grant", f"GRANT {', '.join(p + cols for p in grantable)} ON {on} TO {grantee} "
-                              "WITH GRANT OPTION", hazard))
+            steps.append(step(obj, "grant", grant(grantable, grantee) + " WITH GRANT OPTION", hazard))
     return steps
 
 
-def create_acl_steps(obj: DbObject, objtype: str, target: str) -> list[Step]:
-    """Privileges of a newly created object, relative to PostgreSQL's defaults."""
+DEFACL_OBJTYPE = {"TABLE": "r", "SEQUENCE": "S", "FUNCTION": "f", "PROCEDURE": "f", "TYPE": "T", "DOMAIN": "T",
+                  "SCHEMA": "n"}
+
+
+def creation_acl(obj: DbObject, objtype: str, ctx: DiffContext) -> list[str]:
+    """The aclitems a new object gets: PostgreSQL's defaults, or the creating role's default privileges
+    (global, plus the schema's) as the plan leaves them (their changes run before any CREATE), with the
+    creator's own items moved to the owner (ALTER ... OWNER TO does that)."""
     owner = obj.attrs.get("owner") or ""
-    return acl_steps(obj, objtype, target, default_acl(objtype, owner), obj.attrs.get("acl"))
+    creator = ctx.current.role or ctx.desired.role or owner
+    code = DEFACL_OBJTYPE[objtype]
+    glob = ctx.desired.objects.get(f"defacl:{creator}..{code}")
+    items = list(glob.attrs["acl"]) if glob else default_acl(objtype, creator)
+    in_schema = ctx.desired.objects.get(f"defacl:{creator}.{obj.schema}.{code}") if obj.schema else None
+    if in_schema and objtype != "SCHEMA":
+        items += in_schema.attrs["acl"]
+    if owner and owner != creator:
+        theirs, mine = _q_role(creator), _q_role(owner)
+        items = [f"{mine}={item.rpartition('=')[2]}" if item.rpartition("=")[0] == theirs else item for item in items]
+    return sorted(set(items))
+
+
+def create_acl_steps(obj: DbObject, objtype: str, target: str, ctx: DiffContext) -> list[Step]:
+    """Privileges of a newly created object, relative to what it gets when created."""
+    return acl_steps(obj, objtype, target, creation_acl(obj, objtype, ctx), obj.attrs.get("acl"))
 
 
 def replica_identity_steps(obj: DbObject, table_ref: str, index_name: str, old: bool, new: bool) -> list[Step]:

@@ -85,7 +85,8 @@ def _diff(current: Catalog, desired: Catalog) -> list[Step]:
             create_node[k] = create_node[o.parent]
             continue
         create_node[k] = add(Node(o.kind, k, "create", _gen(o.kind).create(o, ctx)))
-    for k, (drop_steps, set_steps) in _default_resets(ctx).items():
+    resets = _default_resets(ctx)
+    for k, (drop_steps, set_steps) in resets.items():
         drop_node[k] = add(Node("column", k, "drop", drop_steps))
         if k not in alters or cur[k].attrs.get("default") == des[k].attrs.get("default"):
             alters[k] = alters.get(k, []) + set_steps  # else the column's own ALTER sets the new default
@@ -110,10 +111,65 @@ def _diff(current: Catalog, desired: Catalog) -> list[Step]:
             for d in cur[k].deps:
                 if cur[k].kind == "table" and d.startswith("table:") and d in drop_node:
                     edges.add((drop_node[d], i))  # the old parent detaches its partitions when dropped
-                elif d in drop_node and d not in create_node:
+                elif d in drop_node and d not in create_node and k not in resets:
                     edges.add((i, drop_node[d]))  # stop using something before dropping it
+    edges |= _name_edges(cur, des, drop_node, create_node)
+    edges |= _default_privilege_edges(des, nodes, create_node)
     ordered = order(nodes, edges)
     return [s for n in ordered for s in n.steps]
+
+
+_RELATION_KINDS = {"table", "view", "matview", "sequence", "index", "type"}
+
+
+def _relation_names(o: DbObject) -> list[tuple[str | None, str]]:
+    """Names the object takes among the schema's relations and types (pg_class / pg_type)."""
+    names: list[tuple[str | None, str]] = []
+    if o.kind in _RELATION_KINDS or (o.kind == "constraint" and o.attrs.get("contype") in ("p", "u", "x")):
+        names.append((o.schema, o.name))
+    if o.kind == "column" and o.attrs.get("identity") and o.attrs.get("identity_seq_name"):
+        schema, _, name = o.attrs["identity_seq_name"].rpartition(".")
+        names.append((schema.strip('"'), name.strip('"')))
+    return names
+
+
+def _name_edges(cur: dict[str, DbObject], des: dict[str, DbObject], drop_node: dict[str, int],
+                create_node: dict[str, int]) -> set[tuple[int, int]]:
+    """A name freed by a drop is freed before a create or alter takes it (a serial's sequence dropped
+    where an identity column's sequence of the same name is created, an index replaced by a table, ...)."""
+    freed: dict[tuple[str | None, str], int] = {}
+    for k, i in drop_node.items():
+        if cur[k].kind != "column":
+            for name in _relation_names(cur[k]):
+                freed[name] = i
+    edges: set[tuple[int, int]] = set()
+    if freed:
+        for k, i in create_node.items():
+            for name in _relation_names(des[k]):
+                j = freed.get(name)
+                if j is not None and j != i:
+                    edges.add((j, i))
+    return edges
+
+
+_DEFACL_OBJTYPE = {"table": "r", "view": "r", "matview": "r", "sequence": "S", "function": "f", "type": "T",
+                   "schema": "n"}
+
+
+def _default_privilege_edges(des: dict[str, DbObject], nodes: list[Node],
+                             create_node: dict[str, int]) -> set[tuple[int, int]]:
+    """Default privileges are changed before the objects they apply to are created (see creation_acl)."""
+    defacls = [(des[k], i) for k, i in create_node.items() if des[k].kind == "defacl"]
+    edges: set[tuple[int, int]] = set()
+    for k, j in create_node.items() if defacls else ():
+        o = des[k]
+        code = _DEFACL_OBJTYPE.get(o.kind)
+        if code is None or nodes[j].phase != "create" or nodes[j].key != k:
+            continue
+        for d, i in defacls:
+            if d.attrs["objtype"] == code and d.schema in (None, o.schema):
+                edges.add((i, j))
+    return edges
 
 
 def _function_body_deps(cat: Catalog) -> dict[str, list[str]]:

@@ -30,16 +30,16 @@ class FunctionGenerator(Generator):
     kind = "function"
 
     def create(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
-        return [step(obj, "create", obj.attrs["definition"])] + self._extras(None, obj)
+        return [step(obj, "create", obj.attrs["definition"])] + self._extras(None, obj, ctx)
 
-    def _extras(self, old: DbObject | None, new: DbObject) -> list[Step]:
+    def _extras(self, old: DbObject | None, new: DbObject, ctx: DiffContext) -> list[Step]:
         target = f"{_keyword(new)} {_ref(new)}"
         o = old.attrs if old else {}
         steps = comment_steps(new, target, o.get("comment"), new.attrs.get("comment"))
         steps += owner_steps(new, target, o.get("owner"), new.attrs.get("owner"))
         acl_kw = "PROCEDURE" if new.attrs.get("prokind") == "p" else "FUNCTION"
         if old is None:
-            steps += create_acl_steps(new, acl_kw, _ref(new))
+            steps += create_acl_steps(new, acl_kw, _ref(new), ctx)
         else:
             steps += acl_steps(new, acl_kw, _ref(new), o.get("acl"), new.attrs.get("acl"))
         return steps
@@ -57,4 +57,4 @@ class FunctionGenerator(Generator):
                     return None
             steps.append(step(new, "replace", new.attrs["definition"],
                               hz(HazardType.HAS_UNTRACKABLE_DEPENDENCIES, f"body of {new.key} changes")))
-        return steps + self._extras(old, new)
+        return steps + self._extras(old, new, ctx)

@@ -5,17 +5,9 @@ from __future__ import annotations
 from schema_pipeline.catalog.model import DbObject
 from schema_pipeline.catalog.names import ident
 from schema_pipeline.diff.base import DiffContext, Generator
-from schema_pipeline.diff.common import HazardType, Step, default_acl, hz, step
+from schema_pipeline.diff.common import HazardType, Step, default_acl, hz, regrant_steps
 
 _OBJTYPE = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES", "n": "SCHEMAS"}
-
-
-def _by_grantee(acl: list[str]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for item in acl:
-        grantee, _, priv = item.rpartition("=")
-        out.setdefault(grantee, set()).add(priv.rstrip("*"))
-    return out
 
 
 class DefaultPrivilegeGenerator(Generator):
@@ -28,19 +20,12 @@ class DefaultPrivilegeGenerator(Generator):
         return sql
 
     def _change(self, obj: DbObject, old: list[str], new: list[str]) -> list[Step]:
-        og, ng = _by_grantee(old), _by_grantee(new)
-        steps: list[Step] = []
         what = _OBJTYPE.get(obj.attrs["objtype"], "TABLES")
-        hazard = hz(HazardType.AUTHZ_UPDATE, "default privileges change")
-        for g in sorted(set(og) | set(ng)):
-            if og.get(g) == ng.get(g):
-                continue
-            if g in og:
-                steps.append(step(obj, "revoke", f"{self._prefix(obj)} REVOKE ALL ON {what} FROM {g}", hazard))
-            if g in ng:
-                steps.append(step(obj, "grant", f"{self._prefix(obj)} GRANT {', '.join(sorted(ng[g]))} ON {what} TO {g}",
-                                  hazard))
-        return steps
+        prefix = self._prefix(obj)
+        return regrant_steps(
+            obj, old, new, hz(HazardType.AUTHZ_UPDATE, "default privileges change"),
+            revoke=lambda grantee: f"{prefix} REVOKE ALL ON {what} FROM {grantee}",
+            grant=lambda privileges, grantee: f"{prefix} GRANT {', '.join(privileges)} ON {what} TO {grantee}")
 
     def _baseline(self, obj: DbObject) -> list[str]:
         """What PostgreSQL assumes without an entry: built-in defaults globally, nothing extra per schema."""

@@ -10,7 +10,7 @@ from schema_pipeline.diff.common import (
     Step,
     acl_steps,
     comment_steps,
-    default_acl,
+    create_acl_steps,
     hz,
     owner_steps,
     step,
@@ -25,7 +25,7 @@ class SchemaGenerator(Generator):
         steps = [step(obj, "create", f"CREATE SCHEMA {ref}")]
         steps += comment_steps(obj, f"SCHEMA {ref}", None, obj.attrs.get("comment"))
         steps += owner_steps(obj, f"SCHEMA {ref}", None, obj.attrs.get("owner"))
-        steps += acl_steps(obj, "SCHEMA", ref, default_acl("SCHEMA", obj.attrs.get("owner") or ""), obj.attrs.get("acl"))
+        steps += create_acl_steps(obj, "SCHEMA", ref, ctx)
         return steps
 
     def drop(self, obj: DbObject, ctx: DiffContext) -> list[Step]:

@@ -35,7 +35,7 @@ class SequenceGenerator(Generator):
         steps = [step(obj, "create", f"CREATE {unlogged}SEQUENCE {ref} {opts} {_cycle(a['cycle'])}")]
         steps += comment_steps(obj, f"SEQUENCE {ref}", None, a.get("comment"))
         steps += owner_steps(obj, f"SEQUENCE {ref}", None, a.get("owner"))
-        steps += create_acl_steps(obj, "SEQUENCE", ref)
+        steps += create_acl_steps(obj, "SEQUENCE", ref, ctx)
         return steps
 
     def drop(self, obj: DbObject, ctx: DiffContext) -> list[Step]:

@@ -91,7 +91,7 @@ class TableGenerator(Generator):
         steps += comment_steps(obj, f"TABLE {ref}", o.get("comment"), a.get("comment"))
         steps += owner_steps(obj, f"TABLE {ref}", o.get("owner"), a.get("owner"))
         if old is None:
-            steps += create_acl_steps(obj, "TABLE", ref)
+            steps += create_acl_steps(obj, "TABLE", ref, ctx)
         else:
             acl = acl_steps(obj, "TABLE", ref, o.get("acl"), a.get("acl"))
             steps += acl

@@ -49,9 +49,9 @@ class TypeGenerator(Generator):
                 sql += " NOT NULL"
             for c in a.get("constraints") or []:
                 sql += f" CONSTRAINT {c}"
-        return [step(obj, "create", sql)] + self._extras(None, obj)
+        return [step(obj, "create", sql)] + self._extras(None, obj, ctx)
 
-    def _extras(self, old: DbObject | None, new: DbObject) -> list[Step]:
+    def _extras(self, old: DbObject | None, new: DbObject, ctx: DiffContext) -> list[Step]:
         ref = qname(new.schema, new.name)
         kw = _keyword(new)
         o = old.attrs if old else {}
@@ -62,7 +62,7 @@ class TypeGenerator(Generator):
                 steps += comment_steps(new, f"COLUMN {ref}.{ident(col)}", oc.get(col), text)
         steps += owner_steps(new, f"{kw} {ref}", o.get("owner"), new.attrs.get("owner"))
         if old is None:
-            steps += create_acl_steps(new, "TYPE", ref)
+            steps += create_acl_steps(new, "TYPE", ref, ctx)
         else:
             steps += acl_steps(new, "TYPE", ref, o.get("acl"), new.attrs.get("acl"))
         return steps
@@ -120,7 +120,7 @@ class TypeGenerator(Generator):
             for c in sorted(nc - oc):
                 steps.append(step(new, "alter", f"ALTER DOMAIN {ref} ADD CONSTRAINT {c}",
                                   hz(HazardType.VALIDATES_CONSTRAINT, f"validates {new.key}")))
-        return steps + self._extras(old, new)
+        return steps + self._extras(old, new, ctx)
 
 
 def enum_recreate(old: DbObject, new: DbObject, ctx: DiffContext) -> list[Step]:
@@ -166,4 +166,4 @@ def enum_recreate(old: DbObject, new: DbObject, ctx: DiffContext) -> list[Step]:
                 old.id in o.deps and o.id in ctx.desired.objects and not ctx.gone(o.id):
             ctx.recreated.add(o.id)
     steps.append(step(new, "drop", f"DROP TYPE {tmp}"))
-    return steps + TypeGenerator()._extras(old, new)
+    return steps + TypeGenerator()._extras(old, new, ctx)

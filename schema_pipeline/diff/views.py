@@ -35,9 +35,9 @@ class ViewGenerator(Generator):
         return f"CREATE {'OR REPLACE ' if replace else ''}VIEW {ref}{_with(obj)} AS\n{_body(obj)}"
 
     def create(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
-        return [step(obj, "create", self._create_sql(obj))] + self._extras(None, obj)
+        return [step(obj, "create", self._create_sql(obj))] + self._extras(None, obj, ctx)
 
-    def _extras(self, old: DbObject | None, new: DbObject) -> list[Step]:
+    def _extras(self, old: DbObject | None, new: DbObject, ctx: DiffContext) -> list[Step]:
         ref = qname(new.schema, new.name)
         o = old.attrs if old else {}
         a = new.attrs
@@ -50,7 +50,7 @@ class ViewGenerator(Generator):
                 steps += comment_steps(new, f"COLUMN {ref}.{ident(col)}", old_cc[col], None)
         steps += owner_steps(new, f"TABLE {ref}", o.get("owner"), a.get("owner"))
         if old is None:
-            steps += create_acl_steps(new, "TABLE", ref)
+            steps += create_acl_steps(new, "TABLE", ref, ctx)
         else:
             steps += acl_steps(new, "TABLE", ref, o.get("acl"), a.get("acl"))
         return steps
@@ -66,7 +66,7 @@ class ViewGenerator(Generator):
                 return None
             steps.append(step(new, "replace", self._create_sql(new, replace=True),
                               hz(HazardType.HAS_UNTRACKABLE_DEPENDENCIES, "view definition changes")))
-        return steps + self._extras(old, new)
+        return steps + self._extras(old, new, ctx)
 
 
 class MaterializedViewGenerator(ViewGenerator):
@@ -82,4 +82,4 @@ class MaterializedViewGenerator(ViewGenerator):
         for k in ("definition", "options", "populated", "columns"):
             if old.attrs.get(k) != new.attrs.get(k):
                 return None
-        return self._extras(old, new)
+        return self._extras(old, new, ctx)
