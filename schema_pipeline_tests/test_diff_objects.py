@@ -23,6 +23,12 @@ CASES = {
                           "WHERE a > 0 WITH CHECK OPTION;"),
     "matview": ("CREATE TABLE t (a int);", "CREATE TABLE t (a int); CREATE MATERIALIZED VIEW m AS SELECT a FROM t; "
                 "CREATE INDEX mi ON m (a);"),
+    "matview_column_settings": (
+        "CREATE TABLE t (a int, b text); CREATE MATERIALIZED VIEW m AS SELECT a, b FROM t;"
+        "ALTER MATERIALIZED VIEW m ALTER COLUMN a SET STATISTICS 50;",
+        "CREATE TABLE t (a int, b text); CREATE MATERIALIZED VIEW m AS SELECT a, b FROM t;"
+        "ALTER MATERIALIZED VIEW m ALTER COLUMN b SET STATISTICS 35; ALTER TABLE m ALTER COLUMN b SET STORAGE EXTERNAL;"
+        "CREATE MATERIALIZED VIEW n AS SELECT a FROM t; ALTER MATERIALIZED VIEW n ALTER COLUMN a SET STATISTICS 5;"),
     "matview_change": ("CREATE TABLE t (a int, b int); CREATE MATERIALIZED VIEW m AS SELECT a FROM t;",
                        "CREATE TABLE t (a int, b int); CREATE MATERIALIZED VIEW m AS SELECT b FROM t;"),
     "enum_add": ("CREATE TYPE e AS ENUM ('a', 'c');", "CREATE TYPE e AS ENUM ('z', 'a', 'b', 'c', 'd');"),

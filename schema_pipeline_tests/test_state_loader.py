@@ -491,3 +491,10 @@ def test_inventory_of_hand_built_statements() -> None:
         ("table", "app.t", 1),
         ("index", "app.t_idx", 2),
     ]
+
+
+def test_reset_of_a_session_setting_is_a_session_statement(tmp_path: Path) -> None:
+    _write(tmp_path, {"a.sql": "SET client_min_messages TO ERROR;\nCREATE TABLE t (a int);\nRESET client_min_messages;\n"})
+    state = load_state(str(tmp_path))
+    assert [(s.kind, s.session_only) for s in state.statements] == [
+        ("SET", True), ("CREATE TABLE", False), ("RESET", True)]

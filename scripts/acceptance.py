@@ -33,9 +33,10 @@ def run_corpus(corpus: str, dsn: str, jobs: int, timeout: int) -> dict:
     exe = cli_command()
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
+        cases = Path(corpus) if corpus.endswith(".jsonl") else KIT / "cases" / f"{corpus}.jsonl"
         cmd = [
             sys.executable, str(KIT / "run.py"), "--dsn", dsn,
-            "--cases", str(KIT / "cases" / f"{corpus}.jsonl"),
+            "--cases", str(cases),
             "--apply", f"{exe} -q apply --database-url {{url}} --state {{state}} --allow-hazards all --yes",
             "--check", f"{exe} -q plan --database-url {{url}} --state {{state}} --check",
             "--jobs", str(jobs), "--timeout", str(timeout), "--report", str(report),
@@ -52,7 +53,7 @@ def run_corpus(corpus: str, dsn: str, jobs: int, timeout: int) -> dict:
         stderr = proc.stderr.read() if proc.stderr else ""
         proc.wait()
         summary = last if last else f"kit failed: {stderr[-500:]}"
-        print(f"acceptance {corpus}: {summary}", flush=True)
+        print(f"acceptance {Path(corpus).stem}: {summary}", flush=True)
         if not report.exists():
             raise SystemExit(f"acceptance kit produced no report for {corpus}: {stderr[-2000:]}")
         return json.loads(report.read_text())
@@ -72,7 +73,7 @@ def passed_ids(report: dict) -> set[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("corpora", nargs="+", help="migra, pg-schema-diff, psqldef")
+    ap.add_argument("corpora", nargs="+", help="migra, pg-schema-diff, psqldef, or a path to a .jsonl of cases")
     ap.add_argument("--dsn", default=os.environ.get("SCHEMA_PIPELINE_TEST_DSN",
                                                     "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--jobs", type=int, default=2)
@@ -83,7 +84,7 @@ def main() -> int:
     for corpus in args.corpora:
         report = run_corpus(corpus, args.dsn, args.jobs, args.timeout)
         passing = passed_ids(report)
-        ratchet = RATCHET_DIR / f"passing-{corpus}.txt"
+        ratchet = RATCHET_DIR / f"passing-{Path(corpus).stem}.txt"
         known = read_ratchet(ratchet)
         lost = sorted(known - passing)
         regressions += [f"{corpus}: {case}" for case in lost]

@@ -292,6 +292,9 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
             parent.attrs["columns"].append([r["name"], r["type"]])
             if r["comment"] is not None:
                 parent.attrs["column_comments"][r["name"]] = r["comment"]
+            settings = {k: r[k] for k in ("stattarget", "storage") if r[k] is not None}
+            if settings:  # materialized views: SET STATISTICS / SET STORAGE
+                parent.attrs.setdefault("column_settings", {})[r["name"]] = settings
             b.oids[("pg_class", r["reloid"], r["attnum"])] = rid
             continue
         if parent.kind == "type":

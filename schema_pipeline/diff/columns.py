@@ -136,17 +136,21 @@ _STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
 
 
 def column_setting_steps(col: DbObject, old: dict | None) -> list[Step]:
-    """SET STATISTICS / SET STORAGE when they differ from the previous (or built-in) setting."""
-    o = old or {}
-    a = col.attrs
-    ref = f"ALTER TABLE {_table_ref(col)} ALTER COLUMN {ident(col.name)}"
+    """SET STATISTICS / SET STORAGE / SET COMPRESSION of a table column (see setting_steps)."""
+    return setting_steps(col, _table_ref(col), col.name, old or {}, col.attrs)
+
+
+def setting_steps(obj: DbObject, relation: str, column: str, o: dict, a: dict) -> list[Step]:
+    """SET STATISTICS / SET STORAGE / SET COMPRESSION of a column of a table or materialized view, when
+    they differ from the previous (or built-in) setting."""
+    ref = f"ALTER TABLE {relation} ALTER COLUMN {ident(column)}"
     steps: list[Step] = []
     if o.get("stattarget") != a.get("stattarget"):
-        steps.append(step(col, "alter", f"{ref} SET STATISTICS {a.get('stattarget', -1)}"))
+        steps.append(step(obj, "alter", f"{ref} SET STATISTICS {a.get('stattarget', -1)}"))
     if o.get("storage") != a.get("storage") and a.get("storage"):
-        steps.append(step(col, "alter", f"{ref} SET STORAGE {_STORAGE[a['storage']]}"))
+        steps.append(step(obj, "alter", f"{ref} SET STORAGE {_STORAGE[a['storage']]}"))
     if o.get("compression") != a.get("compression"):  # metadata only: existing values keep their compression
-        steps.append(step(col, "alter", f"{ref} SET COMPRESSION {a.get('compression') or 'default'}"))
+        steps.append(step(obj, "alter", f"{ref} SET COMPRESSION {a.get('compression') or 'default'}"))
     return steps
 
 

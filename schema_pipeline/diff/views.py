@@ -5,6 +5,7 @@ from __future__ import annotations
 from schema_pipeline.catalog.model import DbObject
 from schema_pipeline.catalog.names import ident, qname
 from schema_pipeline.diff.base import DiffContext, Generator
+from schema_pipeline.diff.columns import setting_steps
 from schema_pipeline.diff.common import (
     HazardType,
     Step,
@@ -48,6 +49,10 @@ class ViewGenerator(Generator):
         for col in sorted(set(old_cc) - set(a.get("column_comments") or {})):
             if any(c[0] == col for c in a.get("columns", [])):
                 steps += comment_steps(new, f"COLUMN {ref}.{ident(col)}", old_cc[col], None)
+        old_cs, new_cs = o.get("column_settings") or {}, a.get("column_settings") or {}
+        for col in sorted(set(old_cs) | set(new_cs)):
+            if col in new_cs or any(c[0] == col for c in a.get("columns", [])):
+                steps += setting_steps(new, ref, col, old_cs.get(col, {}), new_cs.get(col, {}))
         steps += owner_steps(new, f"TABLE {ref}", o.get("owner"), a.get("owner"))
         if old is None:
             steps += create_acl_steps(new, "TABLE", ref, ctx)

@@ -165,6 +165,17 @@ def _check_set_value(name: str, value_toks: list[Token]) -> Verdict:
     return Verdict([], session_only=True)
 
 
+def _check_reset(toks: list[Token]) -> Verdict:
+    """RESET of a session setting that SET may change (it restores the default); nothing else."""
+    t = tok_at(toks, 1)
+    if t is not None and t.kind in (WORD, QIDENT) and ident_value(t) in SESSION_SETTINGS and (
+            tok_at(toks, 2) is None or toks[2].text == ";"):
+        return Verdict([], session_only=True)
+    allowed = ", ".join(sorted(SESSION_SETTINGS))
+    return Verdict([(f"RESET is allowed in state files only for the session settings SET may change ({allowed})",
+                     0)])
+
+
 def _check_set(toks: list[Token]) -> Verdict:
     i = 1
     if is_word(tok_at(toks, i), "session", "local"):
@@ -302,7 +313,7 @@ def check_statement(toks: list[Token], kind: str, search_path: str) -> Verdict:
     if kind == "SET":
         return _check_set(toks)
     if kind == "RESET":
-        return Verdict([("RESET is not allowed in state files: only pg_dump's session SET lines are", 0)])
+        return _check_reset(toks)
     if kind == "SECURITY LABEL":
         return Verdict(
             [
