@@ -292,7 +292,7 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
             parent.attrs["columns"].append([r["name"], r["type"]])
             if r["comment"] is not None:
                 parent.attrs["column_comments"][r["name"]] = r["comment"]
-            settings = {k: r[k] for k in ("stattarget", "storage") if r[k] is not None}
+            settings = {k: r[k] for k in ("stattarget", "storage", "storage_default") if r[k] is not None}
             if settings:  # materialized views: SET STATISTICS / SET STORAGE
                 parent.attrs.setdefault("column_settings", {})[r["name"]] = settings
             b.oids[("pg_class", r["reloid"], r["attnum"])] = rid
@@ -325,8 +325,8 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
         }
         if r["stattarget"] is not None:
             attrs["stattarget"] = r["stattarget"]
-        if r["storage"] is not None:
-            attrs["storage"] = r["storage"]
+        if r["storage"] is not None:  # with the type's own, which a reset goes back to
+            attrs["storage"], attrs["storage_default"] = r["storage"], r["storage_default"]
         if r["compression"] is not None:  # absent = the server's default_toast_compression
             attrs["compression"] = r["compression"]
         key = f"{parent.key}.{r['name']}"

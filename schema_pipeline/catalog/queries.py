@@ -131,6 +131,7 @@ SELECT c.oid AS reloid, a.attnum, n.nspname AS schema, c.relname AS table_name, 
        a.attislocal AS islocal, a.attinhcount AS inhcount,
        CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END AS stattarget,
        CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage,
+       CASE WHEN a.attstorage <> t.typstorage THEN t.typstorage END AS storage_default,
        CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END AS compression,
        CASE WHEN a.attidentity <> '' THEN (SELECT format('%%s|%%s|%%s|%%s|%%s|%%s|%%s', format_type(s.seqtypid, NULL),
                s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle)

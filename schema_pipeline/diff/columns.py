@@ -147,8 +147,9 @@ def setting_steps(obj: DbObject, relation: str, column: str, o: dict, a: dict) -
     steps: list[Step] = []
     if o.get("stattarget") != a.get("stattarget"):
         steps.append(step(obj, "alter", f"{ref} SET STATISTICS {a.get('stattarget', -1)}"))
-    if o.get("storage") != a.get("storage") and a.get("storage"):
-        steps.append(step(obj, "alter", f"{ref} SET STORAGE {_STORAGE[a['storage']]}"))
+    storage = a.get("storage") or o.get("storage_default")
+    if o.get("storage") != a.get("storage") and storage:
+        steps.append(step(obj, "alter", f"{ref} SET STORAGE {_STORAGE[storage]}"))
     if o.get("compression") != a.get("compression"):  # metadata only: existing values keep their compression
         steps.append(step(obj, "alter", f"{ref} SET COMPRESSION {a.get('compression') or 'default'}"))
     return steps
