@@ -295,3 +295,24 @@ def test_odd_names_matviews_and_dropped_columns(make_db) -> None:
     assert "CREATE INDEX CONCURRENTLY mv_id ON public.mv USING btree (id);" in sql
     _apply(url, desired, p)
     assert _scalar(url, 'SELECT count(*) FROM "Odd Name"') == 500
+
+
+def test_in_lists_on_varchar_stay_online(make_db) -> None:
+    """`status IN (...)` prints an array coercion that steps write without its cast (catalog/deparse.py):
+    the online rewrites still recognise them, and the target prints them back as the desired side does."""
+    current = ("CREATE TABLE o (id int PRIMARY KEY, status varchar(10));"
+               "INSERT INTO o SELECT g, 'a' FROM generate_series(1, 500) g;"
+               "CREATE INDEX o_open ON o (id) WHERE status IN ('a');")
+    desired = ("CREATE TABLE o (id int PRIMARY KEY, status varchar(10));"
+               "ALTER TABLE o ADD CONSTRAINT o_status CHECK (status IN ('a', 'b'));"
+               "CREATE INDEX o_open ON o (id) WHERE status IN ('a', 'b');"
+               "CREATE INDEX o_b ON o (status) WHERE status NOT IN ('x', 'y');")
+    url, desired_cat, p = _plan(make_db, current, desired)
+    sql = [s.sql for s in p.steps]
+    assert any(s.startswith("CREATE INDEX CONCURRENTLY o_b ") for s in sql), sql
+    assert any(s.startswith('CREATE INDEX CONCURRENTLY "o_open_sp_new" ') for s in sql), sql
+    assert any(s.endswith(" NOT VALID;") and "o_status" in s for s in sql), sql
+    assert not any("])::" in s for s in sql), sql
+    _apply(url, desired_cat, p)
+    assert _scalar(url, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'o_status'") == \
+        desired_cat.objects["constraint:public.o.o_status"].attrs["definition"]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from schema_pipeline.catalog.deparse import reproducible
 from schema_pipeline.catalog.model import Catalog, DbObject
 from schema_pipeline.catalog.names import ident, qname
 from schema_pipeline.plan.model import Hazard, HazardType, Step
@@ -108,7 +109,8 @@ def _sid(s: Step) -> str:
 
 
 def _stmt(sql: str) -> str:
-    return sql.rstrip().rstrip(";") + ";"
+    """A statement as the generators write it (diff/common.step), to compare with and to emit."""
+    return reproducible(sql).rstrip().rstrip(";") + ";"
 
 
 def _table_ref(rel_id: str) -> str:
