@@ -23,6 +23,8 @@ CHECKS = [
     "t IN ('a', 'b')",
     "status = ANY ('{a,b}')",
     "ARRAY[status::text] <@ ARRAY['a', 'b']",
+    "ARRAY[t] <> ARRAY[]::text[] AND ARRAY[status] <> '{}'",
+    "ARRAY[[n]] <> ARRAY[[]]::numeric[] OR ARRAY[status] <> ARRAY[]::varchar[]",
     "ARRAY[status] <@ ARRAY['a', 'b']::varchar[]",
     "ARRAY['a'::varchar, 'b']::varchar(3)[] @> ARRAY[status]",
     "status IN (code, 'a', lower(t)) OR n IN (1, n + 1, 3)",
@@ -68,7 +70,8 @@ def test_in_lists_on_varchar_converge_in_every_kind_of_expression(make_db) -> No
         "CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
         "CREATE TRIGGER t BEFORE UPDATE ON orders FOR EACH ROW WHEN (NEW.status IN ('a', 'b')) "
         "EXECUTE FUNCTION noop();"
-        "CREATE TABLE made (id int, status varchar CHECK (status IN ('a', 'b')), k int CHECK (k IN (k, 1, 2)));"
+        "CREATE TABLE made (id int, status varchar CHECK (status IN ('a', 'b')), k int CHECK (k IN (k, 1, 2)),"
+        " tags text[] DEFAULT ARRAY[]::text[], grid int[][] DEFAULT '{}', m varchar[] DEFAULT ARRAY[]::varchar[]);"
     )
     assert_converges(make_db, base, target)
 

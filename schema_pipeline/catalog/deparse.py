@@ -56,8 +56,8 @@ def reproducible(sql: str) -> str:
             stack.append((token, m.start()))
         elif token in (")", "]") and stack:
             opened, start = stack.pop()
-            if opened != "ARRAY[" or token != "]":
-                continue
+            if opened != "ARRAY[" or token != "]" or not sql[start + len(opened):m.start()].strip():
+                continue  # not an array, or an empty one: its type is only in the cast
             cast = _ARRAY_CAST.match(sql, m.end())
             if cast is None:
                 continue  # not a coercion, or one to a type with a modifier (it does more than relabel)
