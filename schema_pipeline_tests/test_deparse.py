@@ -84,3 +84,15 @@ def test_a_view_with_frames_subqueries_and_non_constant_in_lists_converges(make_
         " (SELECT count(*) FROM orders o WHERE o.n IN (orders.n, 1, 2)) AS k"
         " FROM orders WHERE (n = 1 OR n = 2 OR n IS NULL) AND status NOT IN (lower(status), 'x', 'y');")
     assert_converges(make_db, base, target)
+
+
+def test_functions_with_in_lists_converge_and_string_bodies_stay_as_written(make_db) -> None:
+    body = "BEGIN RETURN s = ANY ((ARRAY['a'::character varying])::text[]) OR (s = 'x' OR s = 'y') OR s = 'z'; END"
+    target = (
+        "CREATE FUNCTION f(s varchar) RETURNS boolean LANGUAGE sql IMMUTABLE RETURN s IN ('a', 'b');"
+        "CREATE FUNCTION g(s varchar, t varchar) RETURNS boolean LANGUAGE sql IMMUTABLE BEGIN ATOMIC"
+        " SELECT s IN ('a', 'b') AND s IN (t, lower(s), 'x'); END;"
+        "CREATE FUNCTION k(s varchar, ok boolean DEFAULT 'q'::varchar IN ('p', 'q')) RETURNS boolean"
+        " LANGUAGE sql RETURN ok;"
+        f"CREATE FUNCTION h(s text) RETURNS boolean LANGUAGE plpgsql AS $$ {body} $$;")
+    assert_converges(make_db, "", target)  # the catalogs compare whole definitions, string bodies included

@@ -27,9 +27,11 @@ _NAME = r'(?:"(?:[^"]|"")*"|[a-z_][a-z0-9_$]*)'
 _ARRAY_CAST = re.compile(rf"(\)?)::({_NAME}(?:\.{_NAME})*(?: [a-z_][a-z0-9_]*)*)\[\]")
 _BOOL_OPS = (" OR ", " AND ")
 
-# Query result columns (queries.ALL names) that hold deparsed expressions. Function definitions are
-# left out: most of them are the user's own source text.
+# Query result columns (queries.ALL names) that hold deparsed expressions. A function's definition is
+# deparsed too (argument defaults, SQL-standard bodies); a body written as a string is dollar-quoted or
+# quoted there, and quoted text is never rewritten.
 DEPARSED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "functions": ("definition",),
     "types": ("constraints", "default"),
     "relations": ("definition",),
     "columns": ("default", "generated"),

@@ -24,11 +24,10 @@ def hz(kind: HazardType, message: str) -> Hazard:
 
 def step(obj: DbObject, action: str, sql: str, *hazards: Hazard, transactional: bool = True) -> Step:
     """One step touching `obj`. Deparsed expressions in `sql` are written so that the target prints them
-    back exactly as the catalog holds them (catalog/deparse.py); function bodies are the user's text."""
-    if obj.kind != "function":
-        sql = reproducible(sql)
+    back exactly as the catalog holds them (catalog/deparse.py; quoted text, such as a function body
+    written as a string, is left as it is)."""
     return Step(
-        sql=sql.rstrip().rstrip(";") + ";",
+        sql=reproducible(sql).rstrip().rstrip(";") + ";",
         object_kind=obj.kind,
         object_name=obj.key,
         action=action,
