@@ -100,18 +100,18 @@ def _keys_on(col_id: str, ctx: DiffContext) -> list[str]:
     return sorted(names)
 
 
-def _empty_only_type_change(col: DbObject, table: str, new_type: str, old_type: str, hazards: list,
-                            ctx: DiffContext) -> Step:
-    """A type change without a cast: done only while the table is empty (no data conversion is invented).
-
-    A key column is refused outright: its values identify rows or point at them, and the keys around it
-    would have to be dropped and rebuilt on values nobody chose.
-    """
+def _refuse_key_column(col: DbObject, new_type: str, old_type: str, ctx: DiffContext) -> None:
+    """A key column's type is never changed without a cast: its values identify rows or point at them, and
+    the keys around it would have to be dropped and rebuilt on values nobody chose."""
     keys = _keys_on(col.id, ctx)
     if keys:
         raise UnplannableChange(
             f"{col.key}: no cast from {old_type} to {new_type}, and the column is part of {', '.join(keys)}; "
             "change it with a migration of your own (add a column of the new type, convert, swap the keys)")
+
+
+def _empty_only_type_change(col: DbObject, table: str, new_type: str, old_type: str, hazards: list) -> Step:
+    """A type change without a cast: done only while the table is empty (no data conversion is invented)."""
     message = (f"no cast from {old_type} to {new_type} for {col.key}: the table must be empty; "
                "convert the data with a migration of your own")
     sql = (f"DO $sp$ BEGIN\n  LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\n"
@@ -207,7 +207,8 @@ class ColumnGenerator(Generator):
             via = "::text" if _is_user_type(o["type"], ctx, False) or _is_user_type(a["type"], ctx, True) else ""
             arr = "[]" if via and a["type"].endswith("[]") else ""
             if _no_cast(o["type"], a["type"]):
-                steps.append(_empty_only_type_change(new, ref, a["type"] + collate, o["type"], hazards, ctx))
+                _refuse_key_column(new, a["type"] + collate, o["type"], ctx)
+                steps.append(_empty_only_type_change(new, ref, a["type"] + collate, o["type"], hazards))
             else:
                 steps.append(step(new, "alter", f"{col} TYPE {a['type']}{collate} USING {ident(new.name)}{via}{arr}::"
                                   f"{a['type']}", *hazards))

@@ -165,15 +165,17 @@ def _check_set_value(name: str, value_toks: list[Token]) -> Verdict:
     return Verdict([], session_only=True)
 
 
+_ALLOWED_SETTINGS = ", ".join(sorted(SESSION_SETTINGS))
+
+
 def _check_reset(toks: list[Token]) -> Verdict:
     """RESET of a session setting that SET may change (it restores the default); nothing else."""
     t = tok_at(toks, 1)
     if t is not None and t.kind in (WORD, QIDENT) and ident_value(t) in SESSION_SETTINGS and (
             tok_at(toks, 2) is None or toks[2].text == ";"):
         return Verdict([], session_only=True)
-    allowed = ", ".join(sorted(SESSION_SETTINGS))
-    return Verdict([(f"RESET is allowed in state files only for the session settings SET may change ({allowed})",
-                     0)])
+    return Verdict([(f"RESET is allowed in state files only for the session settings SET may change "
+                      f"({_ALLOWED_SETTINGS})", 0)])
 
 
 def _check_set(toks: list[Token]) -> Verdict:
@@ -220,7 +222,7 @@ def _check_set(toks: list[Token]) -> Verdict:
                 )
             ]
         )
-    allowed = ", ".join(sorted(SESSION_SETTINGS))
+    allowed = _ALLOWED_SETTINGS
     return Verdict(
         [
             (
