@@ -195,9 +195,9 @@ class ColumnGenerator(Generator):
                 return None
         type_changed = (o["type"], o.get("collation")) != (a["type"], a.get("collation"))
         type_changed = type_changed and not a.get("from_parent")  # inherited columns follow their parent
-        default_changed = o.get("default") != a.get("default")
-        if (type_changed or default_changed or (a.get("identity") and not o.get("identity"))) and \
-                o.get("default") is not None:
+        # The old default goes first where it could stand in the way (of the new type, of an identity);
+        # a changed default alone is replaced below.
+        if (type_changed or (a.get("identity") and not o.get("identity"))) and o.get("default") is not None:
             steps.append(step(new, "alter", f"{col} DROP DEFAULT"))
             o = dict(o, default=None)
         if type_changed:

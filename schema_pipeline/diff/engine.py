@@ -88,8 +88,13 @@ def _diff(current: Catalog, desired: Catalog) -> list[Step]:
     resets = _default_resets(ctx)
     for k, (drop_steps, set_steps) in resets.items():
         drop_node[k] = add(Node("column", k, "drop", drop_steps))
+        own = [s for s in alters.get(k, []) if s.sql != drop_steps[0].sql]  # the reset has dropped it
         if k not in alters or cur[k].attrs.get("default") == des[k].attrs.get("default"):
-            alters[k] = alters.get(k, []) + set_steps  # else the column's own ALTER sets the new default
+            own += set_steps  # else the column's own ALTER sets the new default
+        if own:
+            alters[k] = own
+        else:
+            alters.pop(k, None)
     for k, steps in alters.items():
         create_node[k] = add(Node(cur[k].kind, k, "alter", steps))
 
@@ -115,6 +120,7 @@ def _diff(current: Catalog, desired: Catalog) -> list[Step]:
                     edges.add((i, drop_node[d]))  # stop using something before dropping it
     edges |= _name_edges(cur, des, drop_node, create_node)
     edges |= _default_privilege_edges(des, nodes, create_node)
+    edges |= _disinheritance_edges(cur, des, alters, drop_node, create_node)
     ordered = order(nodes, edges)
     return [s for n in ordered for s in n.steps]
 
@@ -149,6 +155,22 @@ def _name_edges(cur: dict[str, DbObject], des: dict[str, DbObject], drop_node: d
                 j = freed.get(name)
                 if j is not None and j != i:
                     edges.add((j, i))
+    return edges
+
+
+def _disinheritance_edges(cur: dict[str, DbObject], des: dict[str, DbObject], alters: dict[str, list[Step]],
+                          drop_node: dict[str, int], create_node: dict[str, int]) -> set[tuple[int, int]]:
+    """A table that stops inheriting from a parent does so before the parent drops columns: dropping a
+    parent's column drops it from every child that only inherits it."""
+    edges: set[tuple[int, int]] = set()
+    for k in alters:
+        if cur[k].kind != "table":
+            continue
+        for parent in set(cur[k].attrs.get("inherits") or []) - set(des[k].attrs.get("inherits") or []):
+            if f"table:{parent}" in drop_node:  # the parent goes as a whole (see the edges of table alters)
+                continue
+            prefix = f"column:{parent}."
+            edges |= {(create_node[k], i) for c, i in drop_node.items() if c.startswith(prefix)}
     return edges
 
 

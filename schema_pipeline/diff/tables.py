@@ -139,12 +139,14 @@ class TableGenerator(Generator):
         if a["persistence"] != o["persistence"]:
             steps.append(step(new, "alter", f"ALTER TABLE {ref} SET {'UNLOGGED' if a['persistence'] == 'u' else 'LOGGED'}",
                               hz(HazardType.TABLE_REWRITE, "changing persistence rewrites the table")))
-        for p in o.get("inherits") or []:
-            if p not in (a.get("inherits") or []):
-                steps.append(step(new, "alter", f"ALTER TABLE {ref} NO INHERIT {_qual(p)}"))
+        # New parents first: a column the old and the new parent both give stays inherited (not local)
+        # when the old parent lets go of it.
         for p in a.get("inherits") or []:
             if p not in (o.get("inherits") or []):
                 steps.append(step(new, "alter", f"ALTER TABLE {ref} INHERIT {_qual(p)}"))
+        for p in o.get("inherits") or []:
+            if p not in (a.get("inherits") or []):
+                steps.append(step(new, "alter", f"ALTER TABLE {ref} NO INHERIT {_qual(p)}"))
         if (a.get("options") or []) != (o.get("options") or []):
             removed = [x.split("=", 1)[0] for x in o.get("options") or [] if x not in (a.get("options") or [])]
             if removed:
