@@ -368,8 +368,13 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
             cid = index_owner.get(r["oid"])
             if cid:
                 b.oids[("pg_class", r["oid"], 0)] = cid
+                attrs = b.cat.objects[cid].attrs
                 if r["replident"]:
-                    b.cat.objects[cid].attrs["replica_identity"] = True
+                    attrs["replica_identity"] = True
+                if r["clustered"]:
+                    attrs["clustered"] = True
+                if r["comment"] is not None:  # COMMENT ON INDEX of the constraint's index
+                    attrs["index_comment"] = r["comment"]
             continue
         pkind = "matview" if r["relkind"] == "m" else "table"
         tid = node_id(pkind, _q(r["schema"], r["table_name"]))

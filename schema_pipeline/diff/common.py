@@ -145,6 +145,18 @@ def create_acl_steps(obj: DbObject, objtype: str, target: str, ctx: DiffContext)
     return acl_steps(obj, objtype, target, creation_acl(obj, objtype, ctx), obj.attrs.get("acl"))
 
 
+def cluster_steps(obj: DbObject, table_ref: str, index_name: str, old: bool, new: bool, ctx: DiffContext) -> list[Step]:
+    """CLUSTER ON an index (`obj`: the index, or the constraint that owns it). A table has one clustered index:
+    CLUSTER ON another one moves the mark, so SET WITHOUT CLUSTER only when no index of the table takes it."""
+    if old == new:
+        return []
+    if new:
+        return [step(obj, "alter", f"ALTER TABLE {table_ref} CLUSTER ON {ident(index_name)}")]
+    taken = any(o.attrs.get("clustered") for kind in ("index", "constraint")
+                for o in ctx.desired.children(obj.parent or "", kind))
+    return [] if taken else [step(obj, "alter", f"ALTER TABLE {table_ref} SET WITHOUT CLUSTER")]
+
+
 def replica_identity_steps(obj: DbObject, table_ref: str, index_name: str, old: bool, new: bool) -> list[Step]:
     """ALTER TABLE ... REPLICA IDENTITY USING INDEX when an index becomes the replica identity."""
     if new and not old:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from schema_pipeline.catalog.model import DbObject
 from schema_pipeline.catalog.names import ident, qname
 from schema_pipeline.diff.base import DiffContext, Generator
-from schema_pipeline.diff.common import HazardType, Step, comment_steps, hz, replica_identity_steps, step
+from schema_pipeline.diff.common import (
+    HazardType,
+    Step,
+    cluster_steps,
+    comment_steps,
+    hz,
+    replica_identity_steps,
+    step,
+)
 
 
 def _table_ref(obj: DbObject) -> str:
@@ -20,6 +28,14 @@ def _attach_steps(obj: DbObject) -> list[Step]:
         return []
     schema, _, name = parent_index.partition(".")
     return [step(obj, "alter", f"ALTER INDEX {qname(schema, name)} ATTACH PARTITION {qname(obj.schema, obj.name)}")]
+
+
+def _index_steps(obj: DbObject, old: dict, new: dict, ctx: DiffContext) -> list[Step]:
+    """What is set on the index of a primary key, unique or exclusion constraint: CLUSTER ON and its comment."""
+    steps = cluster_steps(obj, _table_ref(obj), obj.name, bool(old.get("clustered")), bool(new.get("clustered")), ctx)
+    steps += comment_steps(obj, f"INDEX {qname(obj.schema, obj.name)}", old.get("index_comment"),
+                           new.get("index_comment"))
+    return steps
 
 
 def inline_in_new_partition(obj: DbObject, ctx: DiffContext) -> bool:
@@ -59,6 +75,7 @@ class ConstraintGenerator(Generator):
             steps.append(step(obj, "alter", f"ALTER INDEX {parent_index} ATTACH PARTITION {qname(obj.schema, obj.name)}"))
         steps += replica_identity_steps(obj, ref, obj.name, False, bool(obj.attrs.get("replica_identity")))
         steps += comment_steps(obj, f"CONSTRAINT {ident(obj.name)} ON {ref}", None, obj.attrs.get("comment"))
+        steps += _index_steps(obj, {}, obj.attrs, ctx)
         return steps
 
     @staticmethod
@@ -99,6 +116,7 @@ class ConstraintGenerator(Generator):
                                new.attrs.get("comment"))
         steps += replica_identity_steps(new, ref, new.name, bool(old.attrs.get("replica_identity")),
                                         bool(new.attrs.get("replica_identity")))
+        steps += _index_steps(new, old.attrs, new.attrs, ctx)
         return steps
 
 

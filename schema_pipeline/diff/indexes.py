@@ -5,9 +5,17 @@ from __future__ import annotations
 import re
 
 from schema_pipeline.catalog.model import DbObject
-from schema_pipeline.catalog.names import ident, qname
+from schema_pipeline.catalog.names import qname
 from schema_pipeline.diff.base import DiffContext, Generator
-from schema_pipeline.diff.common import HazardType, Step, comment_steps, hz, replica_identity_steps, step
+from schema_pipeline.diff.common import (
+    HazardType,
+    Step,
+    cluster_steps,
+    comment_steps,
+    hz,
+    replica_identity_steps,
+    step,
+)
 
 
 def _table(obj: DbObject) -> str:
@@ -39,9 +47,7 @@ class IndexGenerator(Generator):
         if parent_index:
             pschema, _, pname = parent_index.partition(".")
             steps.append(step(obj, "alter", f"ALTER INDEX {qname(pschema, pname)} ATTACH PARTITION {ref}"))
-        if obj.attrs.get("clustered"):
-            table = (obj.parent or ":").split(":", 1)[1].partition(".")
-            steps.append(step(obj, "alter", f"ALTER TABLE {qname(table[0], table[2])} CLUSTER ON {ident(obj.name)}"))
+        steps += cluster_steps(obj, _table(obj), obj.name, False, bool(obj.attrs.get("clustered")), ctx)
         steps += comment_steps(obj, f"INDEX {ref}", None, obj.attrs.get("comment"))
         steps += replica_identity_steps(obj, _table(obj), obj.name, False, bool(obj.attrs.get("replica_identity")))
         return steps
@@ -76,12 +82,8 @@ class IndexGenerator(Generator):
             return [step(new, "alter", f"ALTER INDEX {qname(pschema, pname)} ATTACH PARTITION "
                          f"{qname(new.schema, new.name)}")]
         steps: list[Step] = []
-        if old.attrs.get("clustered") != new.attrs.get("clustered"):
-            table = (new.parent or ":").split(":", 1)[1].partition(".")
-            tref = qname(table[0], table[2])
-            sql = f"ALTER TABLE {tref} CLUSTER ON {ident(new.name)}" if new.attrs.get("clustered") else \
-                f"ALTER TABLE {tref} SET WITHOUT CLUSTER"
-            steps.append(step(new, "alter", sql))
+        steps += cluster_steps(new, _table(new), new.name, bool(old.attrs.get("clustered")),
+                               bool(new.attrs.get("clustered")), ctx)
         steps += comment_steps(new, f"INDEX {qname(new.schema, new.name)}", old.attrs.get("comment"),
                                new.attrs.get("comment"))
         steps += replica_identity_steps(new, _table(new), new.name, bool(old.attrs.get("replica_identity")),
