@@ -415,20 +415,17 @@ def test_errors_render_as_file_line_column(tmp_path: Path) -> None:
     assert str(exc.value).startswith("x.sql:2:3: ALTER SYSTEM")
 
 
-def test_five_thousand_tables_load_quickly(tmp_path: Path) -> None:
-    import time
-
+def test_five_thousand_tables_load(tmp_path: Path) -> None:
+    """Size only: how fast they load is measured by bench/run.py (plan cold), not here."""
     body = "".join(
         f"CREATE TABLE public.t{i} (\n  id bigint PRIMARY KEY,\n  name text NOT NULL,\n"
         f"  note varchar(20) DEFAULT 'a;b',\n  created_at timestamptz DEFAULT now()\n);\n"
         for i in range(5000)
     )
     _write(tmp_path, {"big.sql": body})
-    t0 = time.process_time()
     state = load_state(str(tmp_path))
-    elapsed = time.process_time() - t0
     assert len(state.statements) == 5000
-    assert elapsed < 3.0, elapsed
+    assert state.statements[-1].line == 5000 * 6 - 5
 
 
 EDGE_CASES_SQL = r"""
@@ -498,3 +495,20 @@ def test_reset_of_a_session_setting_is_a_session_statement(tmp_path: Path) -> No
     state = load_state(str(tmp_path))
     assert [(s.kind, s.session_only) for s in state.statements] == [
         ("SET", True), ("CREATE TABLE", False), ("RESET", True)]
+
+
+def test_standard_conforming_strings_off_is_accepted_while_no_literal_depends_on_it(tmp_path: Path) -> None:
+    """pg_dump before 9.1 wrote `SET standard_conforming_strings = off`: such files load while no '...' literal
+    holds a backslash (it would be an escape there); E'...' is the same either way; `= on` and RESET end it."""
+    old_dump = ("SET standard_conforming_strings = off;\nSET escape_string_warning = off;\n"
+                "CREATE TABLE t (a text DEFAULT 'x', b text DEFAULT E'y\\\\z');\n"
+                "SET standard_conforming_strings = on;\nCOMMENT ON TABLE t IS 'C:\\dir';\n"
+                "SET standard_conforming_strings = off;\nRESET standard_conforming_strings;\n"
+                "COMMENT ON COLUMN t.a IS 'D:\\dir';\n")
+    _write(tmp_path, {"a.sql": old_dump})
+    assert [s.kind for s in load_state(str(tmp_path)).statements].count("COMMENT") == 2
+    _write(tmp_path, {"a.sql": "SET standard_conforming_strings = off;\nCREATE TABLE t ();\n"
+                               "COMMENT ON TABLE t IS 'C:\\dir';\n"})
+    with pytest.raises(StateErrors) as exc:
+        load_state(str(tmp_path))
+    assert str(exc.value).startswith("a.sql:3:23: standard_conforming_strings is off here (SET at line 1)")

@@ -12,7 +12,7 @@ from schema_pipeline.state.classify import classify
 from schema_pipeline.state.ddl import DUPLICATE_GROUPS, created_object, is_shell_type
 from schema_pipeline.state.lexer import Token, remember_tokens
 from schema_pipeline.state.model import DesiredState, Statement
-from schema_pipeline.state.policy import check_statement
+from schema_pipeline.state.policy import check_statement, plain_string_with_backslash, standard_strings_after
 from schema_pipeline.state.renames import collect_renames
 from schema_pipeline.state.resolve import search_path_after
 from schema_pipeline.state.splitter import LineIndex, Piece, SplitResult, split_text
@@ -269,6 +269,7 @@ def _read_file(
         errors.append(StateError(msg, rel, line, col))
     lex_offsets = [e.offset for e in split.errors]
     default_schema = "public"
+    standard_strings, nonstandard_line = True, 0
     pieces = split.pieces
     for n, piece in enumerate(pieces):
         sql = text[piece.start : piece.end]
@@ -292,7 +293,12 @@ def _read_file(
         toks = piece.tokens
         kind = classify(toks)
         verdict = check_statement(toks, kind, default_schema)
-        for msg, tidx in verdict.problems:
+        problems = list(verdict.problems)
+        if not standard_strings and (k := plain_string_with_backslash(toks)) is not None:
+            problems.append((
+                f"standard_conforming_strings is off here (SET at line {nonstandard_line}), so PostgreSQL reads the "
+                "backslash in this literal as an escape; write the literal as E'...' and drop the SET", k))
+        for msg, tidx in problems:
             off = toks[tidx].start if 0 <= tidx < len(toks) else piece.start
             line, col = index.locate(off)
             errors.append(StateError(msg, rel, line, col))
@@ -302,7 +308,7 @@ def _read_file(
         stmt = Statement(sql, rel, piece.line, piece.column, kind, verdict.session_only, directives)
         remember_tokens(sql, toks, piece.start)
         stmts.append(stmt)
-        if verdict.problems:
+        if problems:
             continue
         if kind.startswith("CREATE "):
             obj = created_object(toks, default_schema)
@@ -333,6 +339,8 @@ def _read_file(
                     defined[key] = (rel, piece.line, piece.column, label)
         renames.update(collect_renames(text, index, piece, toks, kind, default_schema))
         default_schema = search_path_after(kind, toks, default_schema)
+        if standard_strings != (standard_strings := standard_strings_after(kind, toks, standard_strings)):
+            nonstandard_line = piece.line
     return stmts, errors, renames
 
 

@@ -40,6 +40,7 @@ SESSION_SETTINGS = frozenset(
         "default_table_access_method",
         "search_path",
         "default_with_oids",
+        "escape_string_warning",
     ]
 )
 
@@ -140,29 +141,46 @@ def set_config_search_path(toks: list[Token]) -> str | None:
     return string_value(strings[1]) if len(strings) >= 2 else None
 
 
-def _check_set_value(name: str, value_toks: list[Token]) -> Verdict:
-    """Values that would change how the state files themselves are read are refused."""
+def _setting_value(value_toks: list[Token]) -> str:
+    """The value of `SET name = value` as one lower-case word ('' when it is not a single token)."""
     vals = [t for t in value_toks if t.text != ";"]
-    value = ""
-    if len(vals) == 1:
-        v = vals[0]
-        value = string_value(v) if v.kind == STRING else v.text
-    value = value.strip().lower()
+    if len(vals) != 1:
+        return ""
+    v = vals[0]
+    return (string_value(v) if v.kind == STRING else v.text).strip().lower()
+
+
+def _check_set_value(name: str, value_toks: list[Token]) -> Verdict:
+    """Values that would change how the state files themselves are read are refused (for
+    standard_conforming_strings = off, see `plain_string_with_backslash`)."""
+    value = _setting_value(value_toks)
     if name == "client_encoding" and value not in ("utf8", "utf-8", "unicode", "default"):
         return Verdict(
             [(f"SET client_encoding = {value or '?'}: state files are UTF-8, so only UTF8 is allowed", 0)]
         )
-    if name == "standard_conforming_strings" and value not in ("on", "true", "1", "yes", "default"):
-        return Verdict(
-            [
-                (
-                    "SET standard_conforming_strings = off changes how string literals are read; state "
-                    "files use standard strings (use E'...' for backslash escapes)",
-                    0,
-                )
-            ]
-        )
     return Verdict([], session_only=True)
+
+
+def standard_strings_after(kind: str, toks: list[Token], current: bool) -> bool:
+    """Whether '...' literals are standard (a backslash is an ordinary character) after this statement:
+    changed by SET and RESET of standard_conforming_strings (pg_dump before 9.1 wrote it off)."""
+    if kind not in ("SET", "RESET"):
+        return current
+    i = 2 if is_word(tok_at(toks, 1), "session", "local") else 1
+    t = tok_at(toks, i)
+    if t is None or t.kind not in (WORD, QIDENT) or ident_value(t) != "standard_conforming_strings":
+        return current
+    return kind == "RESET" or _setting_value(toks[i + 2:]) in ("on", "true", "1", "yes", "default")
+
+
+def plain_string_with_backslash(toks: list[Token]) -> int | None:
+    """Index of the first '...' (or N'...') literal holding a backslash: with standard_conforming_strings
+    off PostgreSQL reads that backslash as an escape, and the state files (read as standard strings)
+    would mean something else. Literals without one read the same either way."""
+    for k, t in enumerate(toks):
+        if t.kind == STRING and "\\" in t.text and (t.text[0] == "'" or t.text[:2] in ("N'", "n'")):
+            return k
+    return None
 
 
 _ALLOWED_SETTINGS = ", ".join(sorted(SESSION_SETTINGS))
