@@ -143,6 +143,17 @@ CASES = {
                        "a_id int REFERENCES a); ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b;", ""),
     "inherit_local_column": ("CREATE TABLE base (c timestamp, e int); CREATE TABLE a (x int) INHERITS (base);",
                              "CREATE TABLE base (c timestamp); CREATE TABLE a (x int, e int) INHERITS (base);"),
+    "inherit_from_a_new_parent": (
+        "CREATE TABLE p1 (id bigserial NOT NULL); CREATE TABLE c (f int) INHERITS (p1);",
+        "CREATE TABLE p1 (x int); CREATE TABLE p2 (id bigserial NOT NULL); CREATE TABLE c (f int) INHERITS (p2);"),
+    "constraint_index_comment_and_cluster": (
+        "CREATE TABLE t (id int PRIMARY KEY, u int UNIQUE); COMMENT ON INDEX t_u_key IS 'old'; "
+        "ALTER TABLE t CLUSTER ON t_u_key;",
+        "CREATE TABLE t (id int PRIMARY KEY, u int UNIQUE); COMMENT ON INDEX t_pkey IS 'primary key'; "
+        "ALTER TABLE t CLUSTER ON t_pkey;"),
+    "constraint_index_comment_on_a_new_table": (
+        "", "CREATE TABLE t (id int, CONSTRAINT t_id_excl EXCLUDE (id WITH =)); "
+            "COMMENT ON INDEX t_id_excl IS 'exclusion'; ALTER TABLE t CLUSTER ON t_id_excl;"),
     "default_privileges": (ROLE, ROLE + "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO sp_engine_role; "
                            "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE ON SEQUENCES TO sp_engine_role; "
                            "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;"),
@@ -208,3 +219,13 @@ def test_type_change_without_a_cast_of_a_key_column_is_not_planned(make_db, from
 
     with pytest.raises(UnplannableChange, match=rf"{column}: no cast from .* the column is part of "):
         diff_catalogs(read_catalog(make_db(from_sql)), read_catalog(make_db(to_sql)))
+
+
+def test_a_changed_default_is_set_once(make_db) -> None:
+    """A new default replaces the old one with one SET DEFAULT; the sequence the old one used is dropped
+    after the default stops using it, and no second DROP DEFAULT follows."""
+    steps = assert_converges(make_db, "CREATE SEQUENCE s1; CREATE TABLE t (a bigint DEFAULT nextval('s1'), b int DEFAULT 1);",
+                             "CREATE SEQUENCE s2; CREATE TABLE t (a bigint DEFAULT nextval('s2'), b int DEFAULT 2);")
+    sql = [s.sql for s in steps]
+    assert sum("DROP DEFAULT" in s for s in sql) == 1, sql  # a's, before s1 goes
+    assert sum("SET DEFAULT" in s for s in sql) == 2, sql

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -315,7 +314,8 @@ def test_every_rule_has_id_severity_and_rationale() -> None:
         assert r.target in ("state", "migration")
 
 
-def test_review_of_5000_tables_is_fast(tmp_path: Path) -> None:
+def test_review_of_5000_tables(tmp_path: Path) -> None:
+    """Size only: its speed is measured by bench/review_bench.py, not here."""
     body = "".join(
         f"CREATE TABLE public.t{i} (\n  id bigint PRIMARY KEY,\n  parent_id bigint REFERENCES public.t0 (id),\n"
         f"  name varchar(20) NOT NULL,\n  created_at timestamptz DEFAULT now()\n);\n"
@@ -324,11 +324,8 @@ def test_review_of_5000_tables_is_fast(tmp_path: Path) -> None:
     )
     (tmp_path / "big.sql").write_text(body)
     state = load_state(str(tmp_path))
-    t0 = time.process_time()
     findings = review_state(state)
-    elapsed = time.process_time() - t0
     assert len(findings) == 5000 and {f.rule_id for f in findings} == {"type.prefer-text"}
-    assert elapsed < 5.0, elapsed
 
 
 def test_duplicate_objects_in_a_hand_built_state() -> None:
