@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
-"""Convert pgschema's diff test data into cases for the acceptance kit (../shared/acceptance).
+"""Convert other projects' test data into cases for the acceptance kit (../shared/acceptance).
 
-    python scripts/pgschema_cases.py PGSCHEMA_CHECKOUT > /tmp/pgschema.jsonl
-    python scripts/acceptance.py /tmp/pgschema.jsonl
+    python scripts/corpus_cases.py pgschema PGSCHEMA_CHECKOUT > /tmp/pgschema.jsonl
+    python scripts/corpus_cases.py apgdiff APGDIFF_CHECKOUT > /tmp/apgdiff.jsonl
+    python scripts/acceptance.py /tmp/pgschema.jsonl /tmp/apgdiff.jsonl
 
-Each `testdata/diff/<group>/<case>/` with `old.sql` and `new.sql` becomes one `converge` case. The
-`DO` blocks pgschema uses to create test roles are left out (state files may not hold them); the roles
+pgschema: each `testdata/diff/<group>/<case>/` with `old.sql` and `new.sql` becomes one `converge`
+case, and each sample schema of `testdata/dump/<name>/` (employee, sakila, bytebase, ...) up to three:
+an empty database to its `pg_dump` output, an empty database to pgschema's own dump of it, and the
+database its original DDL (`raw.sql`) builds to pgschema's dump (two texts of one schema).
+
+apgdiff: each `<case>_original.sql` / `<case>_new.sql` pair of its diff tests becomes one `converge` case.
+
+The `DO` blocks the test data uses to create roles are left out (state files may not hold them); the roles
 they create, and the roles that GRANT, OWNER TO and FOR ROLE name, are listed for the kit to create.
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 _DO_BLOCK = re.compile(r"DO\s+\$(\w*)\$.*?\$\1\$\s*;", re.S | re.I)
@@ -27,27 +35,63 @@ def roles_in(sql: str) -> set[str]:
     return {r for r in found if r.lower() not in _NOT_ROLES}
 
 
-def case(directory: Path, root: Path) -> dict:
-    old = (directory / "old.sql").read_text() if (directory / "old.sql").exists() else ""
-    new = (directory / "new.sql").read_text()
+def converge_case(case_id: str, old: str, new: str, origin: str) -> dict:
+    """A kit case: the database `old` builds must converge to the state `new` (DO blocks left out)."""
+    roles = sorted(roles_in(old + new))  # the DO blocks' CREATE ROLE included
+    old, new = _DO_BLOCK.sub("", old), _DO_BLOCK.sub("", new)
     return {
-        "id": f"pgschema/{directory.relative_to(root).as_posix()}", "source": "pgschema", "setup": [],
-        "roles": sorted(roles_in(old + new)), "from": [_DO_BLOCK.sub("", old)] if old.strip() else [],
-        "to": [_DO_BLOCK.sub("", new)], "expect": "converge", "hazards": [], "needs": {}, "notes": "",
-        "origin": f"pgschema/pgschema:testdata/diff/{directory.relative_to(root).as_posix()}",
+        "id": case_id, "source": case_id.split("/", 1)[0], "setup": [], "roles": roles,
+        "from": [old] if old.strip() else [], "to": [new], "expect": "converge", "hazards": [], "needs": {},
+        "notes": "", "origin": origin,
     }
 
 
+def pgschema_cases(checkout: Path) -> Iterator[dict]:
+    root = checkout / "testdata" / "diff"
+    for new in sorted(root.rglob("new.sql")):
+        name = new.parent.relative_to(root).as_posix()
+        old = new.parent / "old.sql"
+        yield converge_case(f"pgschema/{name}", old.read_text() if old.exists() else "", new.read_text(),
+                            f"pgschema/pgschema:testdata/diff/{name}")
+    dumps = checkout / "testdata" / "dump"
+    for directory in sorted(p for p in dumps.iterdir() if p.is_dir()) if dumps.is_dir() else []:
+        yield from _pgschema_dump_cases(directory)
+
+
+def _pgschema_dump_cases(directory: Path) -> Iterator[dict]:
+    texts = {f: (directory / f).read_text() for f in ("raw.sql", "pgdump.sql", "pgschema.sql")
+             if (directory / f).exists()}
+    for label, old, new in (("pgdump", None, "pgdump.sql"), ("pgschema", None, "pgschema.sql"),
+                            ("raw-to-pgschema", "raw.sql", "pgschema.sql")):
+        if new in texts and (old is None or old in texts):
+            yield converge_case(f"pgschema/dump/{directory.name}/{label}", texts[old] if old else "", texts[new],
+                                f"pgschema/pgschema:testdata/dump/{directory.name}")
+
+
+def apgdiff_cases(checkout: Path) -> Iterator[dict]:
+    root = checkout / "src" / "test" / "resources" / "cz" / "startnet" / "utils" / "pgdiff"
+    for original in sorted(root.glob("*_original.sql")):
+        name = original.name.removesuffix("_original.sql")
+        new = root / f"{name}_new.sql"
+        if new.exists():
+            yield converge_case(f"apgdiff/{name}", original.read_text(), new.read_text(),
+                                f"fordfrog/apgdiff:{new.relative_to(checkout).parent.as_posix()}/{name}_*.sql")
+
+
+CORPORA = {"pgschema": (pgschema_cases, "testdata"), "apgdiff": (apgdiff_cases, "src/test/resources")}
+
+
 def main() -> int:
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 3 or sys.argv[1] not in CORPORA:
         print(__doc__, file=sys.stderr)
         return 2
-    root = Path(sys.argv[1]) / "testdata" / "diff"
-    if not root.is_dir():
-        print(f"error: {root} is not a directory (expected a pgschema checkout)", file=sys.stderr)
+    convert, marker = CORPORA[sys.argv[1]]
+    checkout = Path(sys.argv[2])
+    if not (checkout / marker).is_dir():
+        print(f"error: {checkout / marker} is not a directory (expected a {sys.argv[1]} checkout)", file=sys.stderr)
         return 1
-    for new in sorted(root.rglob("new.sql")):
-        print(json.dumps(case(new.parent, root)))
+    for c in convert(checkout):
+        print(json.dumps(c))
     return 0
 
 
