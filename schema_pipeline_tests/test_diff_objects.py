@@ -146,6 +146,12 @@ CASES = {
     "inherit_from_a_new_parent": (
         "CREATE TABLE p1 (id bigserial NOT NULL); CREATE TABLE c (f int) INHERITS (p1);",
         "CREATE TABLE p1 (x int); CREATE TABLE p2 (id bigserial NOT NULL); CREATE TABLE c (f int) INHERITS (p2);"),
+    "inheritance_child_with_its_own_default_and_not_null": (
+        "CREATE TABLE p (id int NOT NULL, d timestamptz);",
+        "CREATE TABLE p (id int NOT NULL, d timestamptz); CREATE TABLE c () INHERITS (p); "
+        "ALTER TABLE ONLY c ALTER COLUMN id SET DEFAULT 0; ALTER TABLE ONLY c ALTER COLUMN d SET NOT NULL;"),
+    "inheritance_child_merging_a_column": (
+        "CREATE TABLE p (id int);", "CREATE TABLE p (id int); CREATE TABLE c (id int, f int) INHERITS (p);"),
     "constraint_index_comment_and_cluster": (
         "CREATE TABLE t (id int PRIMARY KEY, u int UNIQUE); COMMENT ON INDEX t_u_key IS 'old'; "
         "ALTER TABLE t CLUSTER ON t_u_key;",

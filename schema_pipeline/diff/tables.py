@@ -38,7 +38,8 @@ class TableGenerator(Generator):
         a = obj.attrs
         ref = table_ref(obj)
         unlogged = "UNLOGGED " if a["persistence"] == "u" else ""
-        cols = [c for c in ctx.desired.children(obj.id, "column") if not c.attrs.get("from_parent")]
+        # an inheritance child declares its own columns, also those it merges with a parent's (attislocal)
+        cols = [c for c in ctx.desired.children(obj.id, "column") if not c.attrs.get("inherited")]
         inline = [c for c in ctx.desired.children(obj.id, "constraint") if inline_in_new_partition(c, ctx)]
         attach = ""
         if a.get("partition_of") and inline:
@@ -63,9 +64,11 @@ class TableGenerator(Generator):
         steps = [step(obj, "create", sql)]
         if attach:
             steps.append(step(obj, "alter", attach))
-        elif a.get("partition_of"):
+        else:
+            parents = [a["partition_of"]] if a.get("partition_of") else a.get("inherits") or []
             for c in ctx.desired.children(obj.id, "column"):
-                steps += _partition_column_steps(c, ctx, a["partition_of"])
+                if c.attrs.get("from_parent"):
+                    steps += _inherited_column_steps(c, ctx, parents)
         steps += self._extras(obj, None, ctx)
         for k in inline:
             steps += comment_steps(k, f"CONSTRAINT {ident(k.name)} ON {ref}", None, k.attrs.get("comment"))
@@ -157,9 +160,10 @@ class TableGenerator(Generator):
         return steps
 
 
-def _partition_column_steps(col: DbObject, ctx: DiffContext, parent: str) -> list[Step]:
-    """Defaults and NOT NULL that a new partition sets on its own (other column properties follow the parent)."""
-    pcol = ctx.desired.get(f"column:{parent}.{col.name}")
+def _inherited_column_steps(col: DbObject, ctx: DiffContext, parents: list[str]) -> list[Step]:
+    """Defaults and NOT NULL that a new partition or inheritance child sets on a column it gets from a parent
+    (other column properties follow the parent; with several parents, the first that has the column)."""
+    pcol = next((p for p in (ctx.desired.get(f"column:{parent}.{col.name}") for parent in parents) if p), None)
     if pcol is None:
         return []
     ref = f"ALTER TABLE {table_ref(ctx.desired.objects[col.parent or ''])} ALTER COLUMN {ident(col.name)}"
