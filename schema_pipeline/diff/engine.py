@@ -55,7 +55,7 @@ def _diff(current: Catalog, desired: Catalog) -> list[Step]:
     alters: dict[str, list[Step]] = {}
     for k in sorted(set(cur) & set(des)):
         old, new = cur[k], des[k]
-        if old.content() == new.content() or _same_ignoring_position(old, new):
+        if (old.attrs == new.attrs and old.parent == new.parent) or _same_ignoring_position(old, new):
             continue
         steps = _gen(old.kind).alter(old, new, ctx)
         if steps is None:
