@@ -70,9 +70,8 @@ class LoadResult:
 def temporary_database(server_url: str, *, drop_in_background: bool = False) -> Iterator[str]:
     """Create an empty database on the server of `server_url`; drop it afterwards.
 
-    With `drop_in_background`, the caller does not wait for the drop (a tenth of a second or more after a
-    large load: PostgreSQL checkpoints): the statement is sent and the session closed, and the server
-    finishes the drop by itself."""
+    With `drop_in_background`, the drop (a tenth of a second or more: PostgreSQL checkpoints) runs in a
+    non-daemon thread while the caller goes on; the interpreter waits for it before the process exits."""
     name = f"schema_pipeline_plan_{uuid.uuid4().hex[:12]}"
     with connect(server_url) as conn:
         try:
@@ -85,22 +84,15 @@ def temporary_database(server_url: str, *, drop_in_background: bool = False) -> 
     try:
         yield with_database(server_url, name)
     finally:
-        _drop_database(server_url, name, wait=not drop_in_background)
+        if drop_in_background:
+            threading.Thread(target=_drop_database, args=(server_url, name), name=f"drop-{name}").start()
+        else:
+            _drop_database(server_url, name)
 
 
-def _drop_database(server_url: str, name: str, *, wait: bool = True) -> None:
+def _drop_database(server_url: str, name: str) -> None:
     with suppress(psycopg.Error, ConnectionFailed), connect(server_url) as conn:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        if wait:
-            conn.execute(drop)
-            return
-        if conn.info.server_version >= 140000:  # a server that checks for gone clients must not cancel the drop
-            conn.execute("SET client_connection_check_interval = 0")
-        # The query goes out in full before the session ends (Terminate follows it): the server runs the
-        # drop, commits it, and only then finds the client gone.
-        conn.pgconn.nonblocking = 0
-        conn.pgconn.send_query(drop.as_bytes(conn))
-        conn.close()
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _is_ignored(stmt: Statement) -> bool:

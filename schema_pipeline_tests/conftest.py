@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -60,17 +59,6 @@ def drop_database(url: str) -> None:
     name = database_name(url)
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def wait_until_database_gone(url: str, name: str, timeout: float = 30.0) -> bool:
-    """True once database `name` no longer exists on the server of `url` (False after `timeout` seconds)."""
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(url, autocommit=True) as conn:
-        while conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0]:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-    return True
 
 
 @pytest.fixture(scope="session")
