@@ -92,11 +92,16 @@ class DbObject:
     attrs: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
     deps: list[str] = field(default_factory=list)
-    # "kind:key", computed once (read ~150,000 times by a 5,000-table diff); kind and key never change
+    # "kind:key", computed once (read ~150,000 times by a 5,000-table diff): the key changes only by rekey()
     id: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.id = node_id(self.kind, self.key)
+
+    def rekey(self, key: str, name: str) -> None:
+        """Give the object a new key and name (a declared rename); its id follows."""
+        self.key, self.name = key, name
+        self.id = node_id(self.kind, key)
 
     def to_dict(self) -> dict[str, Any]:
         return {

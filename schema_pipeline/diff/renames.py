@@ -85,7 +85,7 @@ class _Rewriter:
         objects: dict[str, DbObject] = {}
         for oid, o in self.cat.objects.items():
             if oid in ids:
-                o.key, o.name = ids[oid]
+                o.rekey(*ids[oid])
             o.parent = new_ids.get(o.parent, o.parent) if o.parent else None
             o.deps = sorted({new_ids.get(d, d) for d in o.deps})
             objects[o.id] = o
