@@ -14,7 +14,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -90,9 +90,21 @@ def temporary_database(server_url: str, *, drop_in_background: bool = False) -> 
             _drop_database(server_url, name)
 
 
+# Where the drop may run when the database of the server URL cannot serve it.
+_MAINTENANCE_DATABASES = ("postgres", "template1")
+
+
 def _drop_database(server_url: str, name: str) -> None:
-    with suppress(psycopg.Error, ConnectionFailed), connect(server_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    """Drop the plan database, from the database of `server_url` or, when that session fails (the target
+    database itself was dropped WITH (FORCE) meanwhile, terminating the drop), from a maintenance database."""
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for url in (server_url, *(with_database(server_url, db) for db in _MAINTENANCE_DATABASES)):
+        try:
+            with connect(url) as conn:
+                conn.execute(drop)
+            return
+        except (psycopg.Error, ConnectionFailed):
+            continue
 
 
 def _is_ignored(stmt: Statement) -> bool:

@@ -116,3 +116,18 @@ def test_disk_cache_can_be_turned_off(admin_url: str, tmp_path, monkeypatch) -> 
     state = _state(("CREATE TABLE uncached_t (id int)", "a.sql", 1))
     plandb.desired_catalog(state, admin_url)
     assert plandb._cache_dir() is None
+
+
+def test_the_plan_database_is_dropped_even_when_the_target_database_is_gone(admin_url: str) -> None:
+    """The drop runs from the target's database; when that session cannot serve it (the target was dropped
+    WITH (FORCE) meanwhile, which terminates the drop), a maintenance database does."""
+    from schema_pipeline.db import database_name
+    from schema_pipeline_tests.conftest import create_database, drop_database
+
+    target = create_database()
+    with plandb.temporary_database(target) as url:
+        name = database_name(url)
+        drop_database(target)
+        plandb._drop_database(target, name)  # what leaving the context does, now with the target gone
+        with psycopg.connect(admin_url) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0] == 0
