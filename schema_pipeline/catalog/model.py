@@ -126,10 +126,6 @@ class DbObject:
             deps=list(d.get("deps", [])),
         )
 
-    def content(self) -> dict[str, Any]:
-        """What defines the object for equality (no dependency bookkeeping)."""
-        return {"kind": self.kind, "key": self.key, "parent": self.parent, "attrs": self.attrs}
-
 
 @dataclass
 class ColumnSummary:
@@ -202,8 +198,8 @@ class Catalog:
         return cat
 
     def content(self) -> list[dict[str, Any]]:
-        # Same result as [o.content() minus attrs["position"]], without copying attrs that have no position
-        # (only columns do): this runs over every object for each fingerprint.
+        # What defines each object for equality (no dependency bookkeeping), minus attrs["position"]; attrs are
+        # copied only where there is a position (only columns have one): this runs over every object.
         out = []
         objects = self.objects
         for k in sorted(objects):

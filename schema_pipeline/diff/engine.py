@@ -55,7 +55,7 @@ def _diff(current: Catalog, desired: Catalog) -> list[Step]:
     alters: dict[str, list[Step]] = {}
     for k in sorted(set(cur) & set(des)):
         old, new = cur[k], des[k]
-        if (old.attrs == new.attrs and old.parent == new.parent) or _same_ignoring_position(old, new):
+        if _same_ignoring_position(old, new):
             continue
         steps = _gen(old.kind).alter(old, new, ctx)
         if steps is None:
@@ -238,9 +238,13 @@ def _default_resets(ctx: DiffContext) -> dict[str, tuple[list[Step], list[Step]]
 
 
 def _same_ignoring_position(old: DbObject, new: DbObject) -> bool:
+    if old.parent != new.parent:
+        return False
+    if old.attrs == new.attrs:  # nearly every object: no copies
+        return True
     a = {k: v for k, v in old.attrs.items() if k != "position"}
     b = {k: v for k, v in new.attrs.items() if k != "position"}
-    return a == b and old.parent == new.parent
+    return a == b
 
 
 def _propagate(ctx: DiffContext, alters: dict[str, list[Step]]) -> None:

@@ -240,12 +240,11 @@ def _check_set(toks: list[Token]) -> Verdict:
                 )
             ]
         )
-    allowed = _ALLOWED_SETTINGS
     return Verdict(
         [
             (
                 f"SET {name} is not allowed in state files: only the session settings pg_dump "
-                f"writes may be set ({allowed})",
+                f"writes may be set ({_ALLOWED_SETTINGS})",
                 0,
             )
         ]
