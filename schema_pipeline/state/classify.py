@@ -129,7 +129,13 @@ def classify(code_tokens: list[Token] | tuple[Token, ...]) -> str:
         if first_tok.text == "(":
             return "SELECT"
         return ""
-    w = words_of(code_tokens)
+    return classify_words(words_of(code_tokens))
+
+
+def classify_words(w: list[str]) -> str:
+    """Kind of a statement from its first words, lower-cased ("" when the first is not an SQL command)."""
+    if not w:
+        return ""
     first = w[0]
     if first not in SQL_COMMANDS:
         return ""

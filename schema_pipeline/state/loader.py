@@ -1,21 +1,29 @@
-"""load_state: find the state files, read them safely, split, classify and validate statements."""
+"""load_state: find the state files, read them safely, parse them with libpg_query and check the allow-list."""
 
 from __future__ import annotations
 
+import bisect
 import glob
 import hashlib
 import os
 import re
 
+from pglast import parser as pg_parser
+
 from schema_pipeline.errors import StateError, StateErrors
-from schema_pipeline.state.classify import classify
-from schema_pipeline.state.ddl import DUPLICATE_GROUPS, created_object, is_shell_type
-from schema_pipeline.state.lexer import Token, remember_tokens
+from schema_pipeline.state.classify import classify_words
+from schema_pipeline.state.identity import declared_identity
+from schema_pipeline.state.lexer import Token
 from schema_pipeline.state.model import DesiredState, Statement
-from schema_pipeline.state.policy import check_statement, plain_string_with_backslash, standard_strings_after
+from schema_pipeline.state.parse import parse_file
+from schema_pipeline.state.policy import (
+    check_statement,
+    first_schema,
+    search_path_value,
+    standard_strings_after,
+)
 from schema_pipeline.state.renames import collect_renames
-from schema_pipeline.state.resolve import search_path_after
-from schema_pipeline.state.splitter import LineIndex, Piece, SplitResult, split_text
+from schema_pipeline.state.splitter import LineIndex, Piece, split_text
 
 DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -185,6 +193,7 @@ def load_state(
     rel_files: list[str] = []
     # (group, identity) -> first (file, line, column, label)
     defined: dict[tuple[str, str], tuple[str, int, int, str]] = {}
+    roles: dict[str, tuple[str, int]] = {}
 
     for rel, abspath in files:
         rel_files.append(rel)
@@ -216,7 +225,7 @@ def load_state(
         if text is None:
             errors.extend(derrs)
             continue
-        file_stmts, file_errors, file_renames = _read_file(rel, text, defined)
+        file_stmts, file_errors, file_renames = _read_file(rel, text, defined, roles)
         statements.extend(file_stmts)
         errors.extend(file_errors)
         renames.update(file_renames)
@@ -226,130 +235,150 @@ def load_state(
         errors.sort(key=lambda e: (order.get(e.file or "", -1), e.line or 0, e.column or 0))
         raise StateErrors(errors)
     return DesiredState(
-        root=base, files=rel_files, statements=statements, fingerprint=digest.hexdigest(), renames=renames
+        root=base, files=rel_files, statements=statements, fingerprint=digest.hexdigest(), renames=renames,
+        roles=roles,
     )
 
 
-_COPY_STDIN = re.compile(
-    r"^[ \t]*COPY\b[^\n;]*\bFROM\s+stdin\b[^\n;]*;[ \t\r]*\n", re.IGNORECASE | re.MULTILINE
-)
-_COPY_END = re.compile(r"^\\\.[ \t\r]*$", re.MULTILINE)
+_MAX_ERRORS_PER_FILE = 50
+_LEADING_WORDS = re.compile(r"(?:\s*[A-Za-z_][A-Za-z_0-9$]*(?![A-Za-z_0-9$\"])){1,8}")
 
 
-def _split_skipping_copy_data(text: str) -> SplitResult:
-    """Split like psql: the data lines after a `COPY ... FROM stdin;` line (up to `\\.`) are not SQL.
+def _kind_label(sql: str) -> str:
+    """The statement's kind as its leading keywords say it ("CREATE TABLE", "ALTER FUNCTION", ...): a label for
+    messages and review rules; what the statement is was decided by the parser (Statement.node)."""
+    m = _LEADING_WORDS.match(sql)
+    if m is None:
+        return "SELECT" if sql.startswith("(") else ""
+    return classify_words(m.group(0).lower().split())
 
-    The COPY itself is still rejected; blanking its data (keeping line breaks, so locations
-    stay exact) avoids a flood of meaningless errors for a pg_dump that includes data.
-    """
-    if "\\." in text:
-        pos = 0
-        while (m := _COPY_STDIN.search(text, pos)) is not None:
-            end_m = _COPY_END.search(text, m.end())
-            data_end = end_m.end() if end_m else len(text)
-            text = text[: m.end()] + re.sub(r"[^\n]", " ", text[m.end() : data_end]) + text[data_end:]
-            pos = data_end
-    return split_text(text)
+
+def _plain_string_with_backslash(sql: str) -> int | None:
+    """Offset in `sql` of the first '...' (or N'...') literal holding a backslash: with
+    standard_conforming_strings off PostgreSQL reads that backslash as an escape, and libpg_query (which
+    reads standard strings) would see other statements than the server."""
+    for tok in pg_parser.scan(sql):
+        if tok.name == "SCONST":
+            raw = sql[tok.start:tok.end + 1]
+            if "\\" in raw and (raw[:1] == "'" or raw[:2] in ("N'", "n'")):
+                return tok.start
+    return None
+
+
+def _with_semicolon(text: str, end: int) -> int:
+    """`end` extended over the statement's terminating ';' when it follows directly (after white space)."""
+    k = end
+    while k < len(text) and text[k] in " \t\r\n":
+        k += 1
+    return k + 1 if k < len(text) and text[k] == ";" else end
+
+
+def _comment_pieces(text: str) -> dict[int, tuple[Piece, list[Token], int]]:
+    """For directive comments only (`-- schema-pipeline: ...`): the psql-style pieces of the file with their
+    comments, by the offset of their first token, with the comments that follow each piece and the line on
+    which the piece before it ends (comments are not SQL: this is no security decision)."""
+    split = split_text(text)
+    out: dict[int, tuple[Piece, list[Token], int]] = {}
+    pieces = split.pieces
+    for n, piece in enumerate(pieces):
+        following = pieces[n + 1].leading_comments if n + 1 < len(pieces) else split.trailing_comments
+        prev_end = split.index.locate(max(pieces[n - 1].end - 1, 0))[0] if n > 0 else 0
+        out[piece.start] = (piece, following, prev_end)
+    return out
 
 
 def _read_file(
-    rel: str, text: str, defined: dict[tuple[str, str], tuple[str, int, int, str]]
+    rel: str, text: str, defined: dict[tuple[str, str], tuple[str, int, int, str]],
+    roles: dict[str, tuple[str, int]],
 ) -> tuple[list[Statement], list[StateError], dict[tuple[str, str], str]]:
-    """Split, classify and validate one file's statements."""
-    split = _split_skipping_copy_data(text)
-    index: LineIndex = split.index
+    """Parse (libpg_query), check against the allow-list, and locate one file's statements."""
+    parsed = parse_file(text)
+    index = parsed.index
     errors: list[StateError] = []
     stmts: list[Statement] = []
     renames: dict[tuple[str, str], str] = {}
-    for lex in split.errors:
-        line, col = index.locate(lex.offset)
-        errors.append(StateError(lex.message, rel, line, col))
-    for msg, off in split.structure_errors:
-        line, col = index.locate(off)
-        errors.append(StateError(msg, rel, line, col))
-    lex_offsets = [e.offset for e in split.errors]
+    for message, offset in parsed.errors[:_MAX_ERRORS_PER_FILE]:
+        line, col = index.locate(offset)
+        if parsed.text.startswith("\\", offset):
+            cmd = parsed.text[offset:].split(None, 1)[0]
+            message = (f"psql meta-command {cmd!r} inside a statement: state files are not run by psql, and only "
+                       "pg_dump's \\restrict/\\unrestrict lines are accepted, on their own between statements")
+        errors.append(StateError(_syntax_message(message), rel, line, col))
+    metas: list[tuple[int, Statement]] = []
+    for meta in parsed.meta:
+        line, col = index.locate(meta.start)
+        words = meta.text.split()
+        cmd = words[0] if words else "\\"
+        if cmd in _META_ALLOWED:
+            metas.append((meta.start, Statement(meta.text.strip(), rel, line, col, "\\" + cmd[1:], session_only=True)))
+        else:
+            errors.append(StateError(
+                f"psql meta-command {cmd!r} is not allowed in state files (only pg_dump's \\restrict/\\unrestrict "
+                "are accepted); inline the SQL instead", rel, line, col))
+    if parsed.errors:
+        return [m for _, m in metas], errors, renames
+    for name, offset in parsed.roles.items():
+        roles.setdefault(name, (rel, index.locate(offset)[0]))
+    pieces = _comment_pieces(text) if "schema-pipeline" in text else {}
     default_schema = "public"
     standard_strings, nonstandard_line = True, 0
-    pieces = split.pieces
-    for n, piece in enumerate(pieces):
-        sql = text[piece.start : piece.end]
-        if piece.is_meta:
-            cmd = sql.split()[0] if sql.split() else "\\"
-            if cmd in _META_ALLOWED:
-                stmts.append(Statement(sql, rel, piece.line, piece.column, "\\" + cmd[1:], session_only=True))
-            else:
-                errors.append(
-                    StateError(
-                        f"psql meta-command {cmd!r} is not allowed in state files (only pg_dump's "
-                        "\\restrict/\\unrestrict are accepted); inline the SQL instead",
-                        rel,
-                        piece.line,
-                        piece.column,
-                    )
-                )
-            continue
-        if piece.broken or (any(piece.start <= off for off in lex_offsets) and not piece.terminated):
-            continue  # a lexical or structural error already explains this piece
-        toks = piece.tokens
-        kind = classify(toks)
-        verdict = check_statement(toks, kind, default_schema)
-        problems = list(verdict.problems)
-        if not standard_strings and (k := plain_string_with_backslash(toks)) is not None:
+    for ps in parsed.statements:
+        end = _with_semicolon(parsed.text, ps.end)
+        sql = parsed.text[ps.start:end]
+        line, col = index.locate(ps.start)
+        verdict = check_statement(ps.node_type, ps.node, default_schema)
+        problems = [(m, ps.start if loc < 0 else parsed.char(loc)) for m, loc in verdict.problems]
+        if not standard_strings and (k := _plain_string_with_backslash(sql)) is not None:
             problems.append((
                 f"standard_conforming_strings is off here (SET at line {nonstandard_line}), so PostgreSQL reads the "
-                "backslash in this literal as an escape; write the literal as E'...' and drop the SET", k))
-        for msg, tidx in problems:
-            off = toks[tidx].start if 0 <= tidx < len(toks) else piece.start
-            line, col = index.locate(off)
-            errors.append(StateError(msg, rel, line, col))
-        trailing = pieces[n + 1].leading_comments if n + 1 < len(pieces) else split.trailing_comments
-        prev_end = index.locate(max(pieces[n - 1].end - 1, 0))[0] if n > 0 else 0
-        directives = _directives(piece, trailing, index, prev_end)
-        stmt = Statement(sql, rel, piece.line, piece.column, kind, verdict.session_only, directives)
-        remember_tokens(sql, toks, piece.start)
-        stmts.append(stmt)
+                "backslash in this literal as an escape; write the literal as E'...' and drop the SET", ps.start + k))
+        for msg, off in problems:
+            errors.append(StateError(msg, rel, *index.locate(off)))
+        kind = _kind_label(sql)
+        directives: tuple[str, ...] = ()
+        if pieces and ps.start in pieces:
+            piece, following, prev_end = pieces[ps.start]
+            directives = _directives(piece, following, index, prev_end)
+            renames.update(collect_renames(text, index, piece, piece.tokens, kind, default_schema))
+        stmts.append(Statement(sql, rel, line, col, kind, verdict.session_only, directives,
+                               node=ps.node_type, privileged=verdict.privileged))
         if problems:
             continue
-        if kind.startswith("CREATE "):
-            obj = created_object(toks, default_schema)
-            group = DUPLICATE_GROUPS.get(obj.kind) if obj is not None else None
-            if obj is not None and group is not None and obj.name and not is_shell_type(toks, obj):
-                key = (group, obj.qualified)
-                label = f"{obj.kind} {obj.qualified}"
-                if key in defined:
-                    f0, l0, c0, label0 = defined[key]
-                    errors.append(
-                        StateError(
-                            f"duplicate definition: {label} is already defined at {f0}:{l0} ({label0}); "
-                            "each object must be declared exactly once",
-                            rel,
-                            piece.line,
-                            piece.column,
-                        )
-                    )
-                    errors.append(
-                        StateError(
-                            f"duplicate definition: {label0} is defined again at {rel}:{piece.line}",
-                            f0,
-                            l0,
-                            c0,
-                        )
-                    )
-                else:
-                    defined[key] = (rel, piece.line, piece.column, label)
-        renames.update(collect_renames(text, index, piece, toks, kind, default_schema))
-        default_schema = search_path_after(kind, toks, default_schema)
-        if standard_strings != (standard_strings := standard_strings_after(kind, toks, standard_strings)):
-            nonstandard_line = piece.line
+        declared = declared_identity(ps.node_type, ps.node, default_schema)
+        if declared is not None:
+            group, identity, label = declared
+            key = (group, identity)
+            if key in defined:
+                f0, l0, c0, label0 = defined[key]
+                errors.append(StateError(
+                    f"duplicate definition: {label} is already defined at {f0}:{l0} ({label0}); "
+                    "each object must be declared exactly once", rel, line, col))
+                errors.append(StateError(f"duplicate definition: {label0} is defined again at {rel}:{line}",
+                                         f0, l0, c0))
+            else:
+                defined[key] = (rel, line, col, label)
+        if (path := search_path_value(ps.node_type, ps.node)) is not None:
+            default_schema = first_schema(path)
+        if standard_strings != (standard_strings := standard_strings_after(ps.node_type, ps.node, standard_strings)):
+            nonstandard_line = line
+    if metas:  # pg_dump's \\restrict opens the file and \\unrestrict closes it: keep the file's order
+        starts = [ps.start for ps in parsed.statements]
+        for offset, meta_stmt in reversed(metas):
+            stmts.insert(bisect.bisect_left(starts, offset), meta_stmt)
     return stmts, errors, renames
+
+
+def _syntax_message(message: str) -> str:
+    """libpg_query's message, said the way psql would print it."""
+    return message if message.lower().startswith(("syntax error", "unterminated", "invalid", "zero-length",
+                                                  "trailing junk", "unsafe", "unicode", "psql")) \
+        else f"syntax error: {message}"
 
 
 _DIRECTIVE = re.compile(r"schema-pipeline:\s*([^\n]*?)\s*(?:\*/)?\s*$", re.IGNORECASE | re.MULTILINE)
 
 
-def _directives(
-    piece: Piece, following: list[Token], index: LineIndex, prev_end_line: int
-) -> tuple[str, ...]:
+def _directives(piece: Piece, following: list[Token], index: LineIndex, prev_end_line: int) -> tuple[str, ...]:
     """Directive texts of comments directly above, inside, or trailing the piece's last line."""
     attached: list[Token] = []
     expected = piece.line - 1

@@ -21,6 +21,10 @@ class Statement:
     # directly above it, comments inside it, a trailing comment on its last line), e.g.
     # ("ignore naming.table", "renamed from people").
     directives: tuple[str, ...] = field(default=(), compare=False)
+    # libpg_query's node type of the statement ("CreateStmt", "VariableSetStmt", ...): what it is.
+    node: str = field(default="", compare=False)
+    # How the plan sandbox runs it when the loader's privileges do not suffice (state/policy.py LAST/RETRY).
+    privileged: str = field(default="", compare=False)
 
 
 @dataclass
@@ -33,6 +37,8 @@ class DesiredState:
     fingerprint: str
     # Declared renames, e.g. {("table", "public.new_name"): "old_name"}; filled by the parser.
     renames: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Roles the statements name (OWNER TO, GRANT ... TO, AUTHORIZATION, ...): role -> (file, line) of first use.
+    roles: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,635 +1,429 @@
-"""The allow-list: which statements a desired-state file may contain.
+"""The allow-list: which statements a desired-state file may contain, decided on libpg_query's parse tree.
 
-A state file declares schema objects. Data changes, dynamic code, cluster-level objects
-(databases, roles, tablespaces), credentials, server configuration and transaction control
-are rejected here, before any database is contacted. What pg_dump writes stays valid.
+A state file declares schema objects. Data changes, dynamic code, cluster-level objects (databases,
+roles, tablespaces), credentials, server configuration and transaction control are refused here,
+before any database is contacted, with the statement's file:line:column. What pg_dump writes stays
+valid.
+
+This is the friendly first line, not the security boundary: the state is then loaded into the plan
+sandbox by a role that is not a superuser (schema_pipeline/sandbox), and PostgreSQL's own privilege
+checks decide what any statement that passes here may do.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from schema_pipeline.state.classify import CREATE_MODIFIERS, object_type, words_of
-from schema_pipeline.state.ddl import created_object, is_word, matching_paren, split_commas, tok_at
-from schema_pipeline.state.lexer import (
-    DOLLAR,
-    OP,
-    PUNCT,
-    QIDENT,
-    STRING,
-    WORD,
-    Token,
-    ident_value,
-    string_value,
-)
+from schema_pipeline.state.tree import name_list, sval
 
 # Session settings pg_dump writes (and harmless ones like it): allowed, session-only.
-SESSION_SETTINGS = frozenset(
-    [
-        "statement_timeout",
-        "lock_timeout",
-        "idle_in_transaction_session_timeout",
-        "transaction_timeout",
-        "client_encoding",
-        "standard_conforming_strings",
-        "check_function_bodies",
-        "xmloption",
-        "client_min_messages",
-        "row_security",
-        "default_tablespace",
-        "default_table_access_method",
-        "search_path",
-        "default_with_oids",
-        "escape_string_warning",
-    ]
-)
-
-UNTRUSTED_LANGUAGES = frozenset(
-    ["c", "internal", "plpythonu", "plpython2u", "plpython3u", "plperlu", "pltclu", "plsh", "pljavau", "plr"]
-)
-
-SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
-
-_DML = frozenset(
-    {
-        "INSERT",
-        "UPDATE",
-        "DELETE",
-        "MERGE",
-        "TRUNCATE",
-        "COPY",
-        "SELECT",
-        "VALUES",
-        "TABLE",
-        "WITH",
-        "CALL",
-        "EXECUTE",
-        "PREPARE",
-        "DEALLOCATE",
-        "EXPLAIN",
-        "DECLARE",
-        "FETCH",
-        "MOVE",
-        "CLOSE",
-        "SHOW",
-    }
-)
-_TX = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "START TRANSACTION", "END", "ABORT"}
-_MAINTENANCE = {
-    "VACUUM",
-    "ANALYZE",
-    "CLUSTER",
-    "REINDEX",
-    "CHECKPOINT",
-    "LOAD",
-    "LOCK",
-    "DISCARD",
-    "LISTEN",
-    "UNLISTEN",
-    "NOTIFY",
-    "REFRESH MATERIALIZED VIEW",
-}
-_CLUSTER_OBJECTS = {"database", "role", "user", "group", "tablespace", "subscription", "system"}
-_CREDENTIAL_OBJECTS = {"server", "user mapping"}
-# Object kinds the engine does not model yet: refused (CREATE/ALTER) rather than loaded into the plan
-# database and then silently missing from the plan. Servers and user mappings are refused above, as
-# credentials, with the same advice.
-_UNMANAGED_OBJECTS = {
-    "access method",
-    "conversion",
-    "transform",
-    "foreign data wrapper",
-    "foreign table",
-    "operator class",
-    "operator family",
-    "text search parser",
-    "text search template",
-}
-
-
-def _not_managed(what: str) -> str:
-    return f"{what} is not managed by schema-pipeline yet; create it outside the state"
-
-
-@dataclass
-class Verdict:
-    """Outcome of checking one statement: problems (message, token index) and session_only."""
-
-    problems: list[tuple[str, int]]
-    session_only: bool = False
-
-
-def _is_set_config(toks: list[Token]) -> bool:
-    """SELECT [pg_catalog.]set_config('search_path', '...', false) — pg_dump's preamble line."""
-    i = 1
-    if is_word(tok_at(toks, i), "pg_catalog") and tok_at(toks, i + 1) and toks[i + 1].text == ".":
-        i += 2
-    if not is_word(tok_at(toks, i), "set_config"):
-        return False
-    rest = [t for t in toks[i + 1 :] if not (t.kind == PUNCT and t.text == ";")]
-    shape = [t.kind if t.kind != PUNCT else t.text for t in rest]
-    return (
-        shape == ["(", STRING, ",", STRING, ",", WORD, ")"]
-        and string_value(rest[1]) == "search_path"
-        and rest[5].text.lower() == "false"
-    )
-
-
-def set_config_search_path(toks: list[Token]) -> str | None:
-    """The search_path value written by an allowed set_config statement."""
-    strings = [t for t in toks if t.kind == STRING]
-    return string_value(strings[1]) if len(strings) >= 2 else None
-
-
-def _setting_value(value_toks: list[Token]) -> str:
-    """The value of `SET name = value` as one lower-case word ('' when it is not a single token)."""
-    vals = [t for t in value_toks if t.text != ";"]
-    if len(vals) != 1:
-        return ""
-    v = vals[0]
-    return (string_value(v) if v.kind == STRING else v.text).strip().lower()
-
-
-def _check_set_value(name: str, value_toks: list[Token]) -> Verdict:
-    """Values that would change how the state files themselves are read are refused (for
-    standard_conforming_strings = off, see `plain_string_with_backslash`)."""
-    value = _setting_value(value_toks)
-    if name == "client_encoding" and value not in ("utf8", "utf-8", "unicode", "default"):
-        return Verdict(
-            [(f"SET client_encoding = {value or '?'}: state files are UTF-8, so only UTF8 is allowed", 0)]
-        )
-    return Verdict([], session_only=True)
-
-
-def standard_strings_after(kind: str, toks: list[Token], current: bool) -> bool:
-    """Whether '...' literals are standard (a backslash is an ordinary character) after this statement:
-    changed by SET and RESET of standard_conforming_strings (pg_dump before 9.1 wrote it off)."""
-    if kind not in ("SET", "RESET"):
-        return current
-    i = 2 if is_word(tok_at(toks, 1), "session", "local") else 1
-    t = tok_at(toks, i)
-    if t is None or t.kind not in (WORD, QIDENT) or ident_value(t) != "standard_conforming_strings":
-        return current
-    return kind == "RESET" or _setting_value(toks[i + 2:]) in ("on", "true", "1", "yes", "default")
-
-
-def plain_string_with_backslash(toks: list[Token]) -> int | None:
-    """Index of the first '...' (or N'...') literal holding a backslash: with standard_conforming_strings
-    off PostgreSQL reads that backslash as an escape, and the state files (read as standard strings)
-    would mean something else. Literals without one read the same either way."""
-    for k, t in enumerate(toks):
-        if t.kind == STRING and "\\" in t.text and (t.text[0] == "'" or t.text[:2] in ("N'", "n'")):
-            return k
-    return None
-
-
+SESSION_SETTINGS = frozenset([
+    "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "transaction_timeout",
+    "client_encoding", "standard_conforming_strings", "check_function_bodies", "xmloption",
+    "client_min_messages", "row_security", "default_tablespace", "default_table_access_method",
+    "search_path", "default_with_oids", "escape_string_warning",
+])
 _ALLOWED_SETTINGS = ", ".join(sorted(SESSION_SETTINGS))
 
+UNTRUSTED_LANGUAGES = frozenset(
+    ["c", "internal", "plpythonu", "plpython2u", "plpython3u", "plperlu", "pltclu", "plsh", "pljavau", "plr"])
+SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 
-def _check_reset(toks: list[Token]) -> Verdict:
-    """RESET of a session setting that SET may change (it restores the default); nothing else."""
-    t = tok_at(toks, 1)
-    if t is not None and t.kind in (WORD, QIDENT) and ident_value(t) in SESSION_SETTINGS and (
-            tok_at(toks, 2) is None or toks[2].text == ";"):
-        return Verdict([], session_only=True)
-    return Verdict([(f"RESET is allowed in state files only for the session settings SET may change "
-                      f"({_ALLOWED_SETTINGS})", 0)])
+# How the plan sandbox runs a statement that needs more than the loader's privileges (plandb.py):
+# LAST: by the sandbox's administrator, after every other statement (event triggers never fire);
+# RETRY: by the administrator when PostgreSQL refuses the loader for lack of privilege.
+LAST, RETRY = "last", "retry"
 
+_DML = {
+    "InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE",
+    "TruncateStmt": "TRUNCATE", "CopyStmt": "COPY", "SelectStmt": "SELECT", "CallStmt": "CALL",
+    "ExecuteStmt": "EXECUTE", "PrepareStmt": "PREPARE", "DeallocateStmt": "DEALLOCATE", "ExplainStmt": "EXPLAIN",
+    "DeclareCursorStmt": "DECLARE", "FetchStmt": "FETCH", "ClosePortalStmt": "CLOSE", "VariableShowStmt": "SHOW",
+    "PLAssignStmt": "assignment",
+}
+_OPERATIONAL = {
+    "VacuumStmt": "VACUUM/ANALYZE", "ClusterStmt": "CLUSTER", "ReindexStmt": "REINDEX", "CheckPointStmt": "CHECKPOINT",
+    "LoadStmt": "LOAD", "LockStmt": "LOCK", "DiscardStmt": "DISCARD", "ListenStmt": "LISTEN",
+    "UnlistenStmt": "UNLISTEN", "NotifyStmt": "NOTIFY", "RefreshMatViewStmt": "REFRESH MATERIALIZED VIEW",
+}
+_ROLES = {"CreateRoleStmt", "AlterRoleStmt", "AlterRoleSetStmt", "DropRoleStmt"}
+_DATABASES = {"CreatedbStmt", "AlterDatabaseStmt", "AlterDatabaseSetStmt", "DropdbStmt",
+              "AlterDatabaseRefreshCollStmt"}
+_CLUSTER = {
+    "CreateTableSpaceStmt": "CREATE TABLESPACE", "DropTableSpaceStmt": "DROP TABLESPACE",
+    "AlterTableSpaceOptionsStmt": "ALTER TABLESPACE", "AlterTableMoveAllStmt": "ALTER ... SET TABLESPACE ... ALL",
+    "CreateSubscriptionStmt": "CREATE SUBSCRIPTION", "AlterSubscriptionStmt": "ALTER SUBSCRIPTION",
+    "DropSubscriptionStmt": "DROP SUBSCRIPTION",
+}
+_CREDENTIALS = {
+    "CreateForeignServerStmt": "CREATE SERVER", "AlterForeignServerStmt": "ALTER SERVER",
+    "CreateUserMappingStmt": "CREATE USER MAPPING", "AlterUserMappingStmt": "ALTER USER MAPPING",
+    "DropUserMappingStmt": "DROP USER MAPPING",
+}
+# Object kinds the engine does not model yet: refused rather than loaded and then silently missing.
+_UNMANAGED = {
+    "CreateAmStmt": "ACCESS METHOD", "CreateConversionStmt": "CONVERSION", "CreateTransformStmt": "TRANSFORM",
+    "CreateFdwStmt": "FOREIGN DATA WRAPPER", "AlterFdwStmt": "FOREIGN DATA WRAPPER",
+    "CreateForeignTableStmt": "FOREIGN TABLE", "CreateOpClassStmt": "OPERATOR CLASS",
+    "CreateOpFamilyStmt": "OPERATOR FAMILY", "AlterOpFamilyStmt": "OPERATOR FAMILY",
+    "ImportForeignSchemaStmt": "IMPORT FOREIGN SCHEMA (foreign tables)",
+}
+_UNMANAGED_DEFINE = {"OBJECT_TSPARSER": "TEXT SEARCH PARSER", "OBJECT_TSTEMPLATE": "TEXT SEARCH TEMPLATE"}
+_UNMANAGED_OBJTYPES = {"OBJECT_FOREIGN_TABLE": "FOREIGN TABLE", "OBJECT_OPCLASS": "OPERATOR CLASS",
+                       "OBJECT_OPFAMILY": "OPERATOR FAMILY", "OBJECT_ACCESS_METHOD": "ACCESS METHOD",
+                       "OBJECT_CONVERSION": "CONVERSION", "OBJECT_FDW": "FOREIGN DATA WRAPPER",
+                       "OBJECT_TSPARSER": "TEXT SEARCH PARSER", "OBJECT_TSTEMPLATE": "TEXT SEARCH TEMPLATE"}
 
-def _check_set(toks: list[Token]) -> Verdict:
-    i = 1
-    if is_word(tok_at(toks, i), "session", "local"):
-        if is_word(tok_at(toks, i), "session") and is_word(tok_at(toks, i + 1), "authorization"):
-            return Verdict(
-                [
-                    (
-                        "SET SESSION AUTHORIZATION changes the acting role; roles are managed "
-                        "outside the state (remove this statement)",
-                        0,
-                    )
-                ]
-            )
-        i += 1
-    t = tok_at(toks, i)
-    if t is None or t.kind not in (WORD, QIDENT):
-        return Verdict([("SET without a setting name", 0)])
-    name = ident_value(t)
-    if (
-        name in SESSION_SETTINGS
-        and tok_at(toks, i + 1) is not None
-        and (toks[i + 1].text in ("=",) or is_word(toks[i + 1], "to"))
-    ):
-        return _check_set_value(name, toks[i + 2 :])
-    if name == "role":
-        return Verdict(
-            [
-                (
-                    "SET ROLE changes the acting role; roles are managed outside the state "
-                    "(remove this statement)",
-                    0,
-                )
-            ]
-        )
-    if name in ("transaction", "constraints"):
-        return Verdict(
-            [
-                (
-                    f"SET {name.upper()} is transaction control; the pipeline manages "
-                    "transactions (remove this statement)",
-                    0,
-                )
-            ]
-        )
-    return Verdict(
-        [
-            (
-                f"SET {name} is not allowed in state files: only the session settings pg_dump "
-                f"writes may be set ({_ALLOWED_SETTINGS})",
-                0,
-            )
-        ]
-    )
-
-
-def _function_language(toks: list[Token]) -> tuple[str | None, int]:
-    depth = 0
-    for k, t in enumerate(toks):
-        if t.kind == PUNCT and t.text == "(":
-            depth += 1
-        elif t.kind == PUNCT and t.text == ")":
-            depth -= 1
-        elif depth == 0 and is_word(t, "language"):
-            nxt = tok_at(toks, k + 1)
-            if nxt is not None:
-                if nxt.kind in (WORD, QIDENT):
-                    return ident_value(nxt), k
-                if nxt.kind in (STRING, DOLLAR):
-                    return string_value(nxt).lower(), k
-        elif depth == 0 and is_word(t, "begin") and is_word(tok_at(toks, k + 1), "atomic"):
-            break
-    return None, -1
-
-
-def _check_role_grant(toks: list[Token], verb: str) -> Verdict:
-    """GRANT/REVOKE without ON is a role-membership change (cluster level)."""
-    depth = 0
-    for t in toks:
-        if t.kind == PUNCT and t.text == "(":
-            depth += 1
-        elif t.kind == PUNCT and t.text == ")":
-            depth -= 1
-        elif depth == 0 and is_word(t, "on"):
-            return Verdict([])
-        elif depth == 0 and is_word(t, "to", "from"):
-            break
-    return Verdict(
-        [
-            (
-                f"{verb} of role membership changes roles, which are cluster-level and managed "
-                "outside the state (GRANT privileges ON objects is fine)",
-                0,
-            )
-        ]
-    )
-
-
-def check_statement(toks: list[Token], kind: str, search_path: str) -> Verdict:
-    """Check one statement (code tokens, classification) against the allow-list."""
-    if not kind:
-        first = toks[0].text if toks else ""
-        return Verdict([(f"syntax error: {first[:40]!r} does not start an SQL statement", 0)])
-    if kind in _TX:
-        return Verdict(
-            [(f"transaction control ({kind}) is not allowed: the pipeline manages transactions itself", 0)]
-        )
-    if kind == "SELECT" and _is_set_config(toks):
-        return Verdict([], session_only=True)
-    if kind in _DML:
-        extra = ""
-        if kind == "COPY" and any(is_word(t, "program") for t in toks):
-            extra = " (COPY ... PROGRAM runs a shell command on the server)"
-        return Verdict(
-            [
-                (
-                    f"{kind} is a data or query statement (DML){extra}; state files may only "
-                    "declare schema objects",
-                    0,
-                )
-            ]
-        )
-    if kind == "DO":
-        return Verdict(
-            [
-                (
-                    "DO blocks run dynamic code and are not allowed in state files; declare the "
-                    "objects directly",
-                    0,
-                )
-            ]
-        )
-    if kind in _MAINTENANCE:
-        return Verdict([(f"{kind} is an operational command, not a schema declaration; remove it", 0)])
-    if kind == "SET":
-        return _check_set(toks)
-    if kind == "RESET":
-        return _check_reset(toks)
-    if kind == "SECURITY LABEL":
-        return Verdict(
-            [
-                (
-                    "SECURITY LABEL is not supported in state files (security providers are "
-                    "server configuration)",
-                    0,
-                )
-            ]
-        )
-    if kind in ("REASSIGN OWNED",):
-        return Verdict(
-            [("REASSIGN OWNED changes role ownership cluster-wide; roles are managed outside the state", 0)]
-        )
-    if kind in ("GRANT", "REVOKE"):
-        return _check_role_grant(toks, kind)
-    if kind == "IMPORT FOREIGN SCHEMA":
-        return Verdict([(_not_managed("IMPORT FOREIGN SCHEMA (foreign tables)"), 0)])
-    w = words_of(toks, 10)
-    verb = w[0] if w else ""
-    if verb in ("create", "alter", "drop"):
-        i = 1
-        if verb == "create":
-            while i < len(w) and w[i] in CREATE_MODIFIERS:
-                i += 1
-        typ, _ = object_type(w, i)
-        if typ == "owned" and verb == "drop":
-            return Verdict(
-                [("DROP OWNED drops objects of roles cluster-wide; roles are managed outside the state", 0)]
-            )
-        if typ == "system":
-            return Verdict(
-                [("ALTER SYSTEM changes server configuration; it is not allowed in state files", 0)]
-            )
-        if typ in ("role", "user", "group"):
-            return Verdict(
-                [
-                    (
-                        f"{verb.upper()} {typ.upper()}: roles are cluster-level and managed outside the "
-                        "state (the state may GRANT to roles that exist)",
-                        0,
-                    )
-                ]
-            )
-        if typ == "database":
-            return Verdict(
-                [
-                    (
-                        f"{verb.upper()} DATABASE is not allowed: the state describes the contents of one "
-                        "database, not databases",
-                        0,
-                    )
-                ]
-            )
-        if typ in _CLUSTER_OBJECTS:
-            return Verdict(
-                [(f"{verb.upper()} {typ.upper()} is cluster-level and not allowed in state files", 0)]
-            )
-        if typ in _CREDENTIAL_OBJECTS:
-            return Verdict(
-                [
-                    (
-                        f"{verb.upper()} {typ.upper()} carries connection credentials; it is not "
-                        "allowed in state files: " + _not_managed(typ.upper()),
-                        0,
-                    )
-                ]
-            )
-        if typ in _UNMANAGED_OBJECTS and verb in ("create", "alter"):
-            return Verdict([(_not_managed(f"{verb.upper()} {typ.upper()}"), 0)])
-        evaluated = _evaluated_at_load(toks, verb, typ)
-        if evaluated:
-            return evaluated
-        if verb == "create":
-            return _check_create(toks, typ, search_path)
-        return _check_system_target(toks, verb, typ, search_path)
-    return Verdict([])
-
-
-def _function_call(toks: list[Token], a: int, b: int) -> int | None:
-    """Index of the first function call in toks[a:b] (a name followed by "("), ignoring type modifiers
-    (`::numeric(10, 2)`, `CAST(x AS varchar(3))`) and CAST itself."""
-    for k in range(a, b - 1):
-        t = toks[k]
-        if t.kind not in (WORD, QIDENT) or not (toks[k + 1].kind == PUNCT and toks[k + 1].text == "("):
-            continue
-        if is_word(t, "cast"):
-            continue
-        j = k - 1
-        while j >= a and (toks[j].kind in (WORD, QIDENT) or toks[j].text == ".") and not is_word(toks[j], "as"):
-            j -= 1
-        before = toks[j] if j >= a else None
-        if before is not None and ((before.kind == OP and before.text == "::") or is_word(before, "as")):
-            continue
-        return j + 1  # the start of the (possibly qualified) function name
-    return None
-
-
-def _depth0(toks: list[Token], start: int = 0) -> list[int]:
-    """Indexes of the tokens of toks[start:] that are outside parentheses."""
-    out: list[int] = []
-    depth = 0
-    for k in range(start, len(toks)):
-        t = toks[k]
-        if t.kind == PUNCT and t.text in "([":
-            if depth == 0:
-                out.append(k)
-            depth += 1
-            continue
-        if t.kind == PUNCT and t.text in ")]":
-            depth -= 1
-            continue
-        if depth == 0:
-            out.append(k)
-    return out
-
-
-_COLUMN_CONSTRAINT_WORDS = ("not", "null", "check", "constraint", "generated", "unique", "primary", "references",
-                            "collate", "deferrable", "initially")
-
-
-def _evaluated_at_load(toks: list[Token], verb: str, typ: str) -> Verdict | None:
-    """Expressions PostgreSQL evaluates while the statement runs, even on empty tables: partition bounds
-    (`FOR VALUES ...`) and the DEFAULT of a column added by ALTER TABLE (its value is computed at once).
-    They would run while the state loads into the plan database, so they may not call functions."""
-    if typ not in ("table", "foreign table") or verb not in ("create", "alter"):
-        return None
-    top = _depth0(toks)
-    for n, k in enumerate(top[:-1]):
-        if not (is_word(toks[k], "for") and is_word(toks[top[n + 1]], "values")):
-            continue
-        j = top[n + 1] + 1
-        groups: list[int] = []
-        if is_word(tok_at(toks, j), "in", "with", "from") and tok_at(toks, j + 1) and toks[j + 1].text == "(":
-            groups.append(j + 1)
-            if is_word(toks[j], "from"):
-                close = matching_paren(toks, j + 1)
-                if is_word(tok_at(toks, close + 1), "to") and tok_at(toks, close + 2) and toks[close + 2].text == "(":
-                    groups.append(close + 2)
-        for g in groups:
-            call = _function_call(toks, g + 1, matching_paren(toks, g))
-            if call is not None:
-                return Verdict([("a partition bound may not call a function: PostgreSQL evaluates partition bound "
-                                 "expressions when the statement runs, so the function would run while the state "
-                                 "is loaded; write the bound as a constant", call)])
-    if verb != "alter" or typ != "table":
-        return None
-    end = len(toks) - (1 if toks and toks[-1].text == ";" else 0)
-    for a, b in split_commas(toks, 0, end):
-        k = a
-        while k < b and not is_word(toks[k], "add"):
-            k += 1
-        if k >= b or is_word(tok_at(toks, k + 1), "constraint", "primary", "unique", "foreign", "check", "exclude"):
-            continue
-        action = [i for i in _depth0(toks, k) if i < b]
-        for n, d in enumerate(action):
-            if not is_word(toks[d], "default"):
-                continue
-            stop = next((i for i in action[n + 1:] if is_word(toks[i], *_COLUMN_CONSTRAINT_WORDS)), b)
-            call = _function_call(toks, d + 1, stop)
-            if call is not None:
-                return Verdict([("a column added by ALTER TABLE may not have a DEFAULT that calls a function: "
-                                 "PostgreSQL computes such a default when the column is added (even to an empty "
-                                 "table), so it would run while the state is loaded; declare the column in CREATE "
-                                 "TABLE, or add it without the default and set the default with ALTER TABLE ... "
-                                 "ALTER COLUMN ... SET DEFAULT", call)])
-    return None
-
-
-_NAMED_TARGETS = frozenset(
-    {
-        "table",
-        "view",
-        "index",
-        "sequence",
-        "function",
-        "procedure",
-        "aggregate",
-        "type",
-        "domain",
-        "trigger",
-        "schema",
-        "materialized view",
-        "foreign table",
-        "collation",
-        "conversion",
-        "operator",
-        "policy",
-        "rule",
-        "routine",
-        "statistics",
-        "text search configuration",
-        "text search dictionary",
-    }
-)
-
-
-# Built-in text search configurations and dictionaries (pg_catalog; the Snowball languages of PostgreSQL
-# 12-18). PostgreSQL searches pg_catalog before the search_path, so an unqualified name among these
-# means the built-in object, whatever schema the state works in.
+# Built-in text search configurations and dictionaries: PostgreSQL searches pg_catalog first, so an
+# unqualified name among these means the built-in object.
 _TS_LANGUAGES = [
     "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english", "estonian", "finnish", "french",
     "german", "greek", "hindi", "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali",
     "norwegian", "polish", "portuguese", "romanian", "russian", "serbian", "spanish", "swedish", "tamil",
     "turkish", "yiddish"]
 _BUILTIN_NAMES = {
-    "text search configuration": frozenset(["simple", *_TS_LANGUAGES]),
-    "text search dictionary": frozenset(["simple", *(f"{lang}_stem" for lang in _TS_LANGUAGES)]),
+    "OBJECT_TSCONFIGURATION": ("TEXT SEARCH CONFIGURATION", frozenset(["simple", *_TS_LANGUAGES])),
+    "OBJECT_TSDICTIONARY": ("TEXT SEARCH DICTIONARY", frozenset(["simple", *(f"{x}_stem" for x in _TS_LANGUAGES)])),
 }
 
 
-def _check_system_target(toks: list[Token], verb: str, typ: str, search_path: str) -> Verdict:
-    """ALTER/DROP of an object that lives in a system schema (pg_catalog, information_schema)."""
-    if typ not in _NAMED_TARGETS:
-        return Verdict([])
-    i = 1 + len(typ.split())
-    if is_word(tok_at(toks, i), "if") and is_word(tok_at(toks, i + 1), "exists"):
-        i += 2
-    if is_word(tok_at(toks, i), "only"):
-        i += 1
-    if is_word(tok_at(toks, i), "concurrently"):
-        i += 1
-    first = tok_at(toks, i)
-    if first is None or first.kind not in (WORD, QIDENT):
-        return Verdict([])
-    qualified = tok_at(toks, i + 1) is not None and toks[i + 1].text == "."
-    if not qualified and ident_value(first) in _BUILTIN_NAMES.get(typ, ()):
-        name = ident_value(first)
-        return Verdict([(f"{verb.upper()} {typ.upper()} {name} names the built-in pg_catalog.{name} (PostgreSQL "
-                         "looks in pg_catalog first), and the pipeline never touches system schemas; for an "
-                         f"object of your own, qualify its name (for example public.{name})", i)])
-    schema = ident_value(first) if (qualified or typ == "schema") else search_path
+@dataclass
+class Verdict:
+    """Outcome of checking one statement: problems (message, location offset or -1 for the statement's
+    start), whether it only affects the loading session, and how the sandbox runs it."""
+
+    problems: list[tuple[str, int]] = field(default_factory=list)  # (message, libpg_query location or -1)
+    session_only: bool = False
+    privileged: str = ""
+
+
+def _refuse(message: str, location: int = -1) -> Verdict:
+    return Verdict([(message, location)])
+
+
+def _not_managed(what: str) -> str:
+    return f"{what} is not managed by schema-pipeline yet; create it outside the state"
+
+
+def _setting_value(node: dict) -> str:
+    args = node.get("args") or []
+    return (sval(args[0]) or "").strip().lower() if len(args) == 1 else ""
+
+
+def set_config_search_path(node_type: str, node: dict) -> str | None:
+    """`SELECT [pg_catalog.]set_config('search_path', '...', false)`, pg_dump's preamble line: its value."""
+    if node_type != "SelectStmt" or set(node) - {"targetList", "limitOption", "op"}:
+        return None
+    targets = node.get("targetList") or []
+    if len(targets) != 1:
+        return None
+    res = targets[0].get("ResTarget", {})
+    call = (res.get("val") or {}).get("FuncCall")
+    if res.get("name") or not call or set(call) - {"funcname", "args", "funcformat", "location"}:
+        return None
+    if name_list(call.get("funcname")) not in (["set_config"], ["pg_catalog", "set_config"]):
+        return None
+    args = call.get("args") or []
+    if len(args) != 3 or not all("A_Const" in a for a in args):
+        return None
+    if sval(args[0]) != "search_path" or "sval" not in args[1]["A_Const"] or sval(args[2]) != "false":
+        return None
+    return sval(args[1])
+
+
+def _check_set(node: dict) -> Verdict:
+    kind, name = node.get("kind"), (node.get("name") or "").lower()
+    if kind == "VAR_RESET_ALL":
+        return _refuse(f"RESET ALL is not allowed; RESET is allowed in state files only for the session settings "
+                       f"SET may change ({_ALLOWED_SETTINGS})")
+    if kind == "VAR_RESET":
+        if name in SESSION_SETTINGS:
+            return Verdict(session_only=True)
+        return _refuse(f"RESET is allowed in state files only for the session settings SET may change "
+                       f"({_ALLOWED_SETTINGS})")
+    if name == "session_authorization":
+        return _refuse("SET SESSION AUTHORIZATION changes the acting role; roles are managed outside the state "
+                       "(remove this statement)")
+    if name == "role":
+        return _refuse("SET ROLE changes the acting role; roles are managed outside the state (remove this statement)")
+    if kind == "VAR_SET_MULTI" or name in ("transaction", "constraints", "session characteristics"):
+        return _refuse(f"SET {name.upper() or 'TRANSACTION'} is transaction control; the pipeline manages "
+                       "transactions (remove this statement)")
+    if name not in SESSION_SETTINGS:
+        return _refuse(f"SET {name} is not allowed in state files: only the session settings pg_dump writes may "
+                       f"be set ({_ALLOWED_SETTINGS})")
+    if name == "client_encoding" and kind == "VAR_SET_VALUE":
+        value = _setting_value(node)
+        if value not in ("utf8", "utf-8", "unicode"):
+            return _refuse(f"SET client_encoding = {value or '?'}: state files are UTF-8, so only UTF8 is allowed")
+    return Verdict(session_only=True)
+
+
+def standard_strings_after(node_type: str, node: dict, current: bool) -> bool:
+    """Whether '...' literals are standard (a backslash is an ordinary character) after this statement:
+    changed by SET and RESET of standard_conforming_strings (pg_dump before 9.1 wrote it off)."""
+    if node_type != "VariableSetStmt" or (node.get("name") or "").lower() != "standard_conforming_strings":
+        return current
+    if node.get("kind") != "VAR_SET_VALUE":
+        return True
+    return _setting_value(node) in ("on", "true", "1", "yes")
+
+
+def _qualified(items: list | None) -> tuple[str | None, str]:
+    """(schema or None, name) of a qualified-name list."""
+    names = name_list(items)
+    if not names:
+        return None, ""
+    return (names[-2] if len(names) > 1 else None), names[-1]
+
+
+def _object_schema(objtype: str, obj: dict | None) -> tuple[str | None, str]:
+    """(schema, name) written in an object reference of ALTER/DROP/COMMENT (schema None when unqualified)."""
+    if not obj:
+        return None, ""
+    if "List" in obj:
+        return _qualified(obj["List"].get("items"))
+    if "ObjectWithArgs" in obj:
+        return _qualified(obj["ObjectWithArgs"].get("objname"))
+    if "TypeName" in obj:
+        return _qualified(obj["TypeName"].get("names"))
+    if "String" in obj:
+        name = obj["String"].get("sval", "")
+        return (name, name) if objtype == "OBJECT_SCHEMA" else (None, name)
+    return None, ""
+
+
+def _system_schema_problem(verb: str, what: str, schema: str | None, default_schema: str,
+                           location: int) -> Verdict | None:
+    schema = schema or default_schema
     if schema in SYSTEM_SCHEMAS:
-        return Verdict(
-            [
-                (
-                    f"{verb.upper()} {typ.upper()} of an object in system schema {schema!r} is not "
-                    "allowed; the pipeline never touches system schemas",
-                    i,
-                )
-            ]
-        )
-    return Verdict([])
+        return _refuse(f"{verb} {what} of an object in system schema {schema!r} is not allowed; the pipeline never "
+                       "touches system schemas", location)
+    return None
 
 
-def _check_create(toks: list[Token], typ: str, search_path: str) -> Verdict:
-    problems: list[tuple[str, int]] = []
-    if typ == "table" and _is_create_table_as(toks):
-        problems.append(
-            (
-                "CREATE TABLE ... AS runs a query when the state is loaded; declare the table's "
-                "columns instead (or add WITH NO DATA)",
-                0,
-            )
-        )
-    if typ in ("function", "procedure"):
-        lang, k = _function_language(toks)
-        if lang in UNTRUSTED_LANGUAGES:
-            problems.append(
-                (
-                    f"functions in untrusted language {lang!r} are not allowed (they can run "
-                    "arbitrary code on the server); use sql or plpgsql",
-                    k,
-                )
-            )
-    elif typ == "language":
-        obj = created_object(toks, search_path)
-        if obj is not None and obj.name in UNTRUSTED_LANGUAGES:
-            problems.append((f"CREATE LANGUAGE {obj.name}: untrusted languages are not allowed", 0))
-    obj = created_object(toks, search_path)
-    if obj is not None:
-        schema = obj.name if obj.kind == "schema" else obj.schema
-        if schema is not None and (
-            schema in SYSTEM_SCHEMAS or (obj.kind == "schema" and schema.startswith("pg_"))
-        ):
-            problems.append(
-                (
-                    f"{obj.kind} {obj.qualified} is in system schema {schema!r}; objects may not "
-                    "be created in system schemas",
-                    max(obj.name_token, 0),
-                )
-            )
-    return Verdict(problems)
+def _builtin_name_problem(verb: str, objtype: str, schema: str | None, name: str, location: int) -> Verdict | None:
+    label, names = _BUILTIN_NAMES.get(objtype, ("", frozenset()))
+    if schema is None and name in names:
+        return _refuse(f"{verb} {label} {name} names the built-in pg_catalog.{name} (PostgreSQL looks in pg_catalog "
+                       f"first), and the pipeline never touches system schemas; for an object of your own, qualify "
+                       f"its name (for example public.{name})", location)
+    return None
 
 
-def _is_create_table_as(toks: list[Token]) -> bool:
-    """CREATE TABLE name [(cols)] AS query, without WITH NO DATA (which runs nothing)."""
-    depth = 0
-    as_seen = False
-    for k, t in enumerate(toks):
-        if t.kind == PUNCT and t.text == "(":
-            depth += 1
-        elif t.kind == PUNCT and t.text == ")":
-            depth -= 1
-        elif depth == 0 and not as_seen and k > 2 and is_word(t, "as"):
-            as_seen = True
-    if not as_seen:
-        return False
-    words = [t.text.lower() for t in toks[-5:] if t.kind == WORD]
-    return words[-3:] != ["with", "no", "data"]
+_NAME_KEYS = {"CreateFunctionStmt": "funcname", "DefineStmt": "defnames", "CreateEnumStmt": "typeName",
+              "CreateRangeStmt": "typeName", "CreateDomainStmt": "domainname", "CreateStatsStmt": "defnames"}
+
+
+def _created_in(node_type: str, node: dict) -> tuple[str, str | None, str, int] | None:
+    """(what, schema, name, location) of the object a CREATE statement creates in a schema."""
+    rel = None
+    if node_type in ("CreateStmt", "CreateForeignTableStmt"):
+        rel = node.get("relation") or (node.get("base") or {}).get("relation")
+    elif node_type == "ViewStmt":
+        rel = node.get("view")
+    elif node_type == "CreateTableAsStmt":
+        rel = (node.get("into") or {}).get("rel")
+    elif node_type == "CreateSeqStmt":
+        rel = node.get("sequence")
+    elif node_type == "CompositeTypeStmt":
+        rel = node.get("typevar")
+    if rel is not None:
+        return "relation", rel.get("schemaname"), rel.get("relname", ""), rel.get("location", -1)
+    if node_type == "IndexStmt":
+        rel = node.get("relation") or {}
+        return "index", rel.get("schemaname"), node.get("idxname") or "", rel.get("location", -1)
+    key = _NAME_KEYS.get(node_type)
+    if key is not None:
+        schema, name = _qualified(node.get(key))
+        return "object", schema, name, -1
+    if node_type == "CreateSchemaStmt":
+        name = node.get("schemaname") or ""
+        return "schema", name, name, -1
+    return None
+
+
+def _language(node: dict) -> tuple[str | None, int]:
+    """The language of CREATE FUNCTION (as PostgreSQL reads it, U& escapes resolved) and where it is written."""
+    for opt in node.get("options") or ():
+        d = opt.get("DefElem", {})
+        if d.get("defname") == "language":
+            return (sval(d.get("arg")) or "").lower(), d.get("location", -1)
+    return None, -1
+
+
+def _publication_needs_superuser(node: dict) -> bool:
+    if node.get("for_all_tables"):
+        return True
+    return any((o.get("PublicationObjSpec") or {}).get("pubobjtype", "").startswith("PUBLICATIONOBJ_TABLES_IN")
+               for o in node.get("pubobjects") or ())
+
+
+def check_statement(node_type: str, node: dict, default_schema: str) -> Verdict:
+    """Check one parsed statement against the allow-list."""
+    if node_type == "TransactionStmt":
+        return _refuse("transaction control is not allowed: the pipeline manages transactions itself")
+    if set_config_search_path(node_type, node) is not None:
+        return Verdict(session_only=True)
+    if node_type in _DML:
+        what = _DML[node_type]
+        extra = ""
+        if node_type == "CopyStmt" and node.get("is_program"):
+            extra = " (COPY ... PROGRAM runs a shell command on the server)"
+        return _refuse(f"{what} is a data or query statement (DML){extra}; state files may only declare schema "
+                       "objects")
+    if node_type == "DoStmt":
+        return _refuse("DO blocks run dynamic code and are not allowed in state files; declare the objects directly")
+    if node_type in _OPERATIONAL:
+        return _refuse(f"{_OPERATIONAL[node_type]} is an operational command, not a schema declaration; remove it")
+    if node_type == "VariableSetStmt":
+        return _check_set(node)
+    if node_type == "SecLabelStmt":
+        return _refuse("SECURITY LABEL is not supported in state files (security providers are server configuration)")
+    if node_type == "ReassignOwnedStmt":
+        return _refuse("REASSIGN OWNED changes role ownership cluster-wide; roles are managed outside the state")
+    if node_type == "DropOwnedStmt":
+        return _refuse("DROP OWNED drops objects of roles cluster-wide; roles are managed outside the state")
+    if node_type == "GrantRoleStmt":
+        verb = "GRANT" if node.get("is_grant") else "REVOKE"
+        return _refuse(f"{verb} of role membership changes roles, which are cluster-level and managed outside the "
+                       "state (GRANT privileges ON objects is fine)")
+    if node_type in _ROLES:
+        return _refuse("roles are cluster-level and managed outside the state (the state may GRANT to roles that "
+                       "exist); remove this statement")
+    if node_type in _DATABASES:
+        return _refuse("DATABASE statements are not allowed: the state describes the contents of one database, not "
+                       "databases")
+    if node_type == "AlterSystemStmt":
+        return _refuse("ALTER SYSTEM changes server configuration; it is not allowed in state files")
+    if node_type in _CLUSTER:
+        return _refuse(f"{_CLUSTER[node_type]} is cluster-level and not allowed in state files")
+    if node_type in _CREDENTIALS:
+        what = _CREDENTIALS[node_type]
+        return _refuse(f"{what} carries connection credentials; it is not allowed in state files: "
+                       + _not_managed(what.split(" ", 1)[1]))
+    if node_type in _UNMANAGED:
+        return _refuse(_not_managed(_UNMANAGED[node_type]))
+    if node_type == "DefineStmt" and node.get("kind") in _UNMANAGED_DEFINE:
+        return _refuse(_not_managed(_UNMANAGED_DEFINE[node["kind"]]))
+    if node_type == "AlterExtensionContentsStmt":
+        return _refuse("ALTER EXTENSION ... ADD/DROP changes which objects belong to an extension; extensions "
+                       "manage their own members, and the state may not (remove this statement)")
+    if node_type == "CreatePLangStmt" and (node.get("plname") or "").lower() in UNTRUSTED_LANGUAGES:
+        return _refuse(f"CREATE LANGUAGE {node.get('plname')}: untrusted languages are not allowed")
+    if node_type == "CreateExtensionStmt" and (node.get("extname") or "").lower() in UNTRUSTED_LANGUAGES:
+        return _refuse(f"CREATE LANGUAGE {node.get('extname')}: untrusted languages are not allowed")
+    if node_type == "CreateTableAsStmt" and node.get("objtype") == "OBJECT_TABLE" \
+            and not (node.get("into") or {}).get("skipData"):
+        return _refuse("CREATE TABLE ... AS runs a query when the state is loaded; declare the table's columns "
+                       "instead (or add WITH NO DATA)")
+    if node_type == "CreateFunctionStmt" and (lang := _language(node))[0] in UNTRUSTED_LANGUAGES:
+        return _refuse(f"functions in untrusted language {lang[0]!r} are not allowed (they can run arbitrary code on "
+                       "the server); use sql or plpgsql", lang[1])
+    return _checknames(node_type, node, default_schema) or _privileged(node_type, node)
+
+
+def _checknames(node_type: str, node: dict, default_schema: str) -> Verdict | None:
+    """Objects created in, moved to, or changed in a system schema; built-in text search objects."""
+    created = _created_in(node_type, node)
+    if created is not None:
+        what, schema, name, location = created
+        if what == "schema":
+            if name in SYSTEM_SCHEMAS or name.startswith("pg_"):
+                return _refuse(f"schema {name} is a system schema name; objects may not be created in system schemas")
+        elif (schema or default_schema) in SYSTEM_SCHEMAS:
+            return _refuse(f"{name} would be created in system schema {(schema or default_schema)!r}; objects may "
+                           "not be created in system schemas", location)
+        return None
+    if node_type == "AlterObjectSchemaStmt" and node.get("newschema") in SYSTEM_SCHEMAS:
+        return _refuse(f"SET SCHEMA {node['newschema']} moves an object into a system schema; the pipeline never "
+                       "touches system schemas")
+    objtype = node.get("objtype") or node.get("objectType") or node.get("removeType") or node.get("renameType") or ""
+    targets: list[dict | None] = []
+    if node_type in ("AlterObjectSchemaStmt", "AlterOwnerStmt", "CommentStmt", "AlterObjectDependsStmt"):
+        targets = [node.get("object")]
+    elif node_type == "RenameStmt":
+        rel = node.get("relation")
+        if rel is not None:
+            return _system_schema_problem("ALTER", "TABLE", rel.get("schemaname"), default_schema,
+                                          rel.get("location", -1))
+        targets = [node.get("object")]
+    elif node_type == "DropStmt":
+        targets = list(node.get("objects") or ())
+    elif node_type in ("AlterTableStmt", "AlterSeqStmt"):
+        rel = node.get("relation") or node.get("sequence") or {}
+        what = "SEQUENCE" if node_type == "AlterSeqStmt" else (node.get("objtype") or "OBJECT_TABLE")[7:]
+        return _system_schema_problem("ALTER", what.replace("_", " "), rel.get("schemaname"), default_schema,
+                                      rel.get("location", -1))
+    elif node_type == "AlterFunctionStmt":
+        targets = [{"ObjectWithArgs": node.get("func") or {}}]
+    elif node_type == "AlterTSConfigurationStmt":
+        targets = [{"List": {"items": node.get("cfgname")}}]
+        objtype = "OBJECT_TSCONFIGURATION"
+    elif node_type == "AlterTSDictionaryStmt":
+        targets = [{"List": {"items": node.get("dictname")}}]
+        objtype = "OBJECT_TSDICTIONARY"
+    verb = {"DropStmt": "DROP", "CommentStmt": "COMMENT ON"}.get(node_type, "ALTER")
+    for target in targets:
+        schema, name = _object_schema(objtype, target)
+        if objtype in ("OBJECT_SCHEMA",):
+            if name in SYSTEM_SCHEMAS:
+                return _refuse(f"{verb} SCHEMA {name}: the pipeline never touches system schemas")
+            continue
+        if objtype in ("OBJECT_EXTENSION", "OBJECT_LANGUAGE", "OBJECT_EVENT_TRIGGER", "OBJECT_PUBLICATION",
+                       "OBJECT_CAST", "OBJECT_DATABASE", "OBJECT_ROLE", "OBJECT_TABLESPACE", "OBJECT_FDW",
+                       "OBJECT_FOREIGN_SERVER", "OBJECT_SUBSCRIPTION", "OBJECT_USER_MAPPING", "OBJECT_ACCESS_METHOD"):
+            continue
+        problem = (_builtin_name_problem(verb, objtype, schema, name, -1)
+                   or _system_schema_problem(verb, _label(objtype), schema, default_schema, -1))
+        if problem:
+            return problem
+    return None
+
+
+_LABELS = {"OBJECT_TSCONFIGURATION": "TEXT SEARCH CONFIGURATION", "OBJECT_TSDICTIONARY": "TEXT SEARCH DICTIONARY",
+           "OBJECT_MATVIEW": "MATERIALIZED VIEW", "OBJECT_FOREIGN_TABLE": "FOREIGN TABLE"}
+
+
+def _label(objtype: str) -> str:
+    """OBJECT_MATVIEW -> MATERIALIZED VIEW, OBJECT_FUNCTION -> FUNCTION."""
+    return _LABELS.get(objtype, objtype.removeprefix("OBJECT_").replace("_", " "))
+
+
+_EVENT_TRIGGER_NODES = {"CreateEventTrigStmt", "AlterEventTrigStmt"}
+
+
+def _privileged(node_type: str, node: dict) -> Verdict:
+    """Statements of the kinds that need a superuser to create; everything else runs as the loader."""
+    objtype = node.get("objtype") or node.get("objectType") or node.get("removeType") or node.get("renameType")
+    if node_type in _EVENT_TRIGGER_NODES or objtype == "OBJECT_EVENT_TRIGGER":
+        return Verdict(privileged=LAST)
+    if node_type == "CreatePublicationStmt" and _publication_needs_superuser(node):
+        return Verdict(privileged=RETRY)
+    if node_type == "AlterPublicationStmt" and _publication_needs_superuser(node):
+        return Verdict(privileged=RETRY)
+    if node_type == "CreateCastStmt" and not node.get("func") and not node.get("inout"):
+        return Verdict(privileged=RETRY)  # WITHOUT FUNCTION: binary coercible, no code involved
+    if node_type == "CommentStmt" and objtype == "OBJECT_EXTENSION":
+        return Verdict(privileged=RETRY)  # the extension may be owned by the sandbox's administrator
+    return Verdict()
+
+
+def search_path_value(node_type: str, node: dict) -> str | None:
+    """The search_path a statement sets (SET search_path, set_config), as PostgreSQL would show it."""
+    if node_type == "VariableSetStmt" and (node.get("name") or "").lower() == "search_path":
+        if node.get("kind") in ("VAR_SET_DEFAULT", "VAR_RESET"):
+            return '"$user", public'
+        if node.get("kind") == "VAR_SET_VALUE":
+            return ", ".join(sval(a) or "" for a in node.get("args") or ())
+        return None
+    return set_config_search_path(node_type, node)
+
+
+def first_schema(path: str) -> str:
+    """The schema unqualified names resolve to for a search_path value (default public)."""
+    for entry in path.split(","):
+        e = entry.strip().strip('"')
+        if e and e not in ("$user", "pg_temp"):
+            return e
+    return "public"

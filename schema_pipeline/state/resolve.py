@@ -2,44 +2,25 @@
 
 from __future__ import annotations
 
-from schema_pipeline.state.lexer import QIDENT, STRING, Token, code_tokens, string_value
+import json
+
+from pglast import parser as pg_parser
+
 from schema_pipeline.state.model import Statement
-from schema_pipeline.state.policy import set_config_search_path
-
-IGNORED_PATH_ENTRIES = ("$user", "pg_temp")
+from schema_pipeline.state.policy import first_schema, search_path_value
 
 
-def first_schema(entries: list[str]) -> str:
-    """The schema unqualified names resolve to for a search_path list (default public)."""
-    for e in entries:
-        if e and e not in IGNORED_PATH_ENTRIES:
-            return e
-    return "public"
-
-
-def search_path_after(kind: str, toks: list[Token], current: str) -> str:
-    """Default schema after a statement: changed by SET search_path and set_config only."""
-    if kind == "SET":
-        i = 1
-        if len(toks) > i and toks[i].text.lower() in ("session", "local"):
-            i += 1
-        if len(toks) > i + 1 and toks[i].text.lower() == "search_path":
-            entries: list[str] = []
-            for t in toks[i + 2 :]:
-                if t.text in (",", ";"):
-                    continue
-                if t.kind == STRING:
-                    entries.extend(s.strip() for s in string_value(t).split(","))
-                elif t.kind == QIDENT:
-                    entries.append(t.text[1:-1].replace('""', '"'))
-                else:
-                    entries.append(t.text.lower())
-            return first_schema(entries)
-    elif kind == "SELECT":
-        sp = set_config_search_path(toks)
-        if sp is not None:
-            return first_schema([s.strip().strip('"') for s in sp.split(",")])
-    return current
+def _search_path_of(stmt: Statement) -> str | None:
+    """The search_path a session statement sets (SET search_path, pg_dump's set_config line), if any."""
+    try:
+        tree = json.loads(pg_parser.parse_sql_json(stmt.sql))
+    except pg_parser.ParseError:
+        return None
+    stmts = tree.get("stmts") or []
+    if len(stmts) != 1:
+        return None
+    ((node_type, node),) = stmts[0]["stmt"].items()
+    return search_path_value(node_type, node)
 
 
 def default_schemas(statements: list[Statement]) -> list[str]:
@@ -52,6 +33,6 @@ def default_schemas(statements: list[Statement]) -> list[str]:
             current = "public"
             last_file = s.file
         out.append(current)
-        if s.session_only and s.kind in ("SET", "SELECT"):
-            current = search_path_after(s.kind, code_tokens(s.sql), current)
+        if s.session_only and s.kind in ("SET", "SELECT") and (path := _search_path_of(s)) is not None:
+            current = first_schema(path)
     return out

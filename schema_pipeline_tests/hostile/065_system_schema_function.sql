@@ -1,2 +1,2 @@
--- expect: 2:17 system schema
+-- expect: 2:1 system schema
 CREATE FUNCTION information_schema.f() RETURNS int LANGUAGE sql AS 'select 1';

@@ -1,2 +1,2 @@
--- expect: 2:14 system schema
+-- expect: 2:19 system schema
 CREATE INDEX i ON pg_catalog.pg_class (relname);

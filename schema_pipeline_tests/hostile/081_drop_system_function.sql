@@ -1,2 +1,2 @@
--- expect: 2:15 system schema
+-- expect: 2:1 system schema
 DROP FUNCTION pg_catalog.lower(text);

@@ -1,2 +1,2 @@
--- expect: 2:13 schema
+-- expect: 2:1 system schema
 DROP SCHEMA pg_catalog CASCADE;

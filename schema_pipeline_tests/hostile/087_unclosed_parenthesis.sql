@@ -1,4 +1,4 @@
--- expect: 3:16 never closed
+-- expect: 3:22 syntax error
 CREATE TABLE ok ();
 CREATE TABLE t (a int;
 CREATE TABLE u ();

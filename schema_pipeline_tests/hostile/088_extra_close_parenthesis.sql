@@ -1,2 +1,2 @@
--- expect: 2:23 without a matching
+-- expect: 2:23 syntax error
 CREATE TABLE t (a int));

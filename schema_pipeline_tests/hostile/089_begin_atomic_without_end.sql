@@ -1,4 +1,4 @@
--- expect: 3:1 BEGIN ATOMIC
+-- expect: 3:22 syntax error at end of input
 CREATE FUNCTION f() RETURNS int LANGUAGE sql
 BEGIN ATOMIC SELECT 1;
 CREATE TABLE u ();

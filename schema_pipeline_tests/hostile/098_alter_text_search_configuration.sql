@@ -1,2 +1,2 @@
--- expect: 2:33 system schema
+-- expect: 2:1 system schema
 ALTER TEXT SEARCH CONFIGURATION pg_catalog.english ALTER MAPPING FOR word WITH simple;

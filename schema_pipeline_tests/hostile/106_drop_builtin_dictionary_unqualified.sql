@@ -1,2 +1,2 @@
--- expect: 2:39 built-in pg_catalog.english_stem
+-- expect: 2:1 built-in pg_catalog.english_stem
 DROP TEXT SEARCH DICTIONARY IF EXISTS english_stem;
