@@ -1,38 +1,23 @@
-"""How a state statement is run in the plan database (token level, no database).
+"""How a state statement is run in the plan database: materialized views WITH NO DATA.
 
-The plan database must never execute a query of the state: a materialized view is created
-there `WITH NO DATA` (PostgreSQL then neither plans nor runs its query), and whether the state
-declared it populated is kept aside so the desired catalog still says so. Statements about event
-triggers are recognised so the loader can run them after everything else (see plandb.py).
+The plan database does not run the queries of materialized views: each is created `WITH NO DATA`
+(PostgreSQL then neither plans nor runs its query), and whether the state declared it populated is kept
+aside so the desired catalog still says so. The rewritten text is parsed again by libpg_query and used
+only when it is the same statement with WITH NO DATA.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from schema_pipeline.state.classify import classify
-from schema_pipeline.state.ddl import is_word
-from schema_pipeline.state.lexer import PUNCT, WORD, Token, based_tokens
+from pglast import parser as pg_parser
+
 from schema_pipeline.state.model import Statement
 
-
-def statement_kind(stmt: Statement) -> str:
-    """The statement's kind ("CREATE FUNCTION", ...), classified from its text when not recorded."""
-    return stmt.kind or classify(based_tokens(stmt.sql)[0])
-
-
-def _words(toks: list[Token], n: int) -> list[str]:
-    return [t.text.lower() if t.kind == WORD else "" for t in toks[:n]]
-
-
-def is_event_trigger_statement(stmt: Statement, kind: str | None = None) -> bool:
-    """CREATE/ALTER/DROP EVENT TRIGGER and COMMENT ON EVENT TRIGGER."""
-    kind = kind if kind is not None else statement_kind(stmt)
-    if kind in ("CREATE EVENT TRIGGER", "ALTER EVENT TRIGGER", "DROP EVENT TRIGGER"):
-        return True
-    if kind == "COMMENT":
-        return _words(based_tokens(stmt.sql)[0], 4)[1:4] == ["on", "event", "trigger"]
-    return False
+_TRAILING_DATA = re.compile(r"\s+WITH\s+(NO\s+)?DATA\s*;?\s*\Z", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -43,26 +28,38 @@ class PlanDbText:
     populated: bool  # a materialized view: declared WITH DATA (the default) rather than WITH NO DATA
 
 
-def matview_without_data(stmt: Statement, kind: str | None = None) -> PlanDbText | None:
-    """For CREATE MATERIALIZED VIEW: the same statement ending in WITH NO DATA (else None).
+def _tree(sql: str) -> dict | None:
+    try:
+        stmts = json.loads(pg_parser.parse_sql_json(sql)).get("stmts") or []
+    except pg_parser.ParseError:
+        return None
+    return stmts[0]["stmt"] if len(stmts) == 1 else None
 
-    The text up to the end of the query is kept byte for byte (error positions stay valid); a
-    trailing `WITH [NO] DATA`, the `;` and trailing comments are replaced.
-    """
-    kind = kind if kind is not None else statement_kind(stmt)
-    if kind != "CREATE MATERIALIZED VIEW":
+
+def _matview(tree: dict | None) -> dict | None:
+    node = (tree or {}).get("CreateTableAsStmt")
+    return node if node and node.get("objtype") == "OBJECT_MATVIEW" else None
+
+
+@lru_cache(maxsize=4096)
+def _without_data(sql: str) -> PlanDbText | None:
+    node = _matview(_tree(sql))
+    if node is None:
         return None
-    toks, base = based_tokens(stmt.sql)
-    code = [t for t in toks if not (t.kind == PUNCT and t.text == ";")]
-    if not code:
+    populated = not (node.get("into") or {}).get("skipData")
+    body = sql.rstrip().removesuffix(";").rstrip()
+    m = _TRAILING_DATA.search(body + " ")
+    text = (body[: m.start()] if m else body) + "\nWITH NO DATA"
+    rewritten = _matview(_tree(text))
+    same_query = rewritten is not None and rewritten.get("query") == node.get("query") \
+        and (rewritten.get("into") or {}).get("skipData")
+    return PlanDbText(text if same_query else sql, populated)
+
+
+def matview_without_data(stmt: Statement) -> PlanDbText | None:
+    """For CREATE MATERIALIZED VIEW: the same statement ending in WITH NO DATA (else None)."""
+    if stmt.node and stmt.node != "CreateTableAsStmt":
         return None
-    populated = True
-    end = len(code)
-    if len(code) >= 3 and is_word(code[-3], "with") and is_word(code[-2], "no") and is_word(code[-1], "data"):
-        populated, end = False, len(code) - 3
-    elif len(code) >= 2 and is_word(code[-2], "with") and is_word(code[-1], "data"):
-        end = len(code) - 2
-    if end == 0:
+    if not stmt.node and "materialized" not in stmt.sql[:200].lower():
         return None
-    cut = code[end - 1].end - base
-    return PlanDbText(stmt.sql[:cut] + "\nWITH NO DATA", populated)
+    return _without_data(stmt.sql)

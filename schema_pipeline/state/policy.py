@@ -32,7 +32,8 @@ SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 # How the plan sandbox runs a statement that needs more than the loader's privileges (plandb.py):
 # LAST: by the sandbox's administrator, after every other statement (event triggers never fire);
 # RETRY: by the administrator when PostgreSQL refuses the loader for lack of privilege.
-LAST, RETRY = "last", "retry"
+# EXTENSION + name: CREATE EXTENSION, by the administrator when the operator allows that (untrusted) extension.
+LAST, RETRY, EXTENSION = "last", "retry", "extension:"
 
 _DML = {
     "InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE",
@@ -404,6 +405,14 @@ def _privileged(node_type: str, node: dict) -> Verdict:
         return Verdict(privileged=RETRY)
     if node_type == "CreateCastStmt" and not node.get("func") and not node.get("inout"):
         return Verdict(privileged=RETRY)  # WITHOUT FUNCTION: binary coercible, no code involved
+    if node_type == "AlterOwnerStmt" or (node_type == "AlterTableStmt" and node.get("cmds") and all(
+            (c.get("AlterTableCmd") or {}).get("subtype") == "AT_ChangeOwner" for c in node["cmds"])):
+        # PostgreSQL lets the loader give an object to a role it is a member of only when that role may create in
+        # the schema; on the target the role has its own privileges, in the sandbox it has none. Ownership changes
+        # run no code.
+        return Verdict(privileged=RETRY)
+    if node_type == "CreateExtensionStmt":
+        return Verdict(privileged=f"{EXTENSION}{node.get('extname') or ''}")  # untrusted: only when allowed
     if node_type == "CommentStmt" and objtype == "OBJECT_EXTENSION":
         return Verdict(privileged=RETRY)  # the extension may be owned by the sandbox's administrator
     return Verdict()

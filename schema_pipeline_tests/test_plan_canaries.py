@@ -1,0 +1,166 @@
+"""Untrusted state never runs on an environment's server (issue 14): hostile states with canaries.
+
+Each state below tries to reach the target's server or the pipeline's host while it is planned: read a
+file into the plan, write a file, run a program, create a table through a loopback connection, read the
+pipeline's secrets. The plan runs through the CLI, as a branch review would, against a real target. A case
+passes when no canary fired (no file written, no table created on the target, no secret or file content
+in the output), nothing new exists on the target's server (no plan database), and the refusal, if any,
+names file:line. Some cases are legitimate schema and must plan.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from schema_pipeline_tests.test_apply_support import write_state
+
+SECRET = f"canary-secret-{uuid.uuid4().hex}"
+
+
+def _plan(target: str, state: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SCHEMA_PIPELINE_SECRET_CANARY": SECRET, "SCHEMA_PIPELINE_CACHE_DIR": "off"}
+    return subprocess.run([sys.executable, "-m", "schema_pipeline.cli", "-q", "plan", "--database-url", target,
+                           "--state", str(state), *extra], capture_output=True, text=True, env=env, timeout=120)
+
+
+def _databases(admin_url: str) -> set[str]:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace").fetchall()}
+
+
+CANARY_FILE = Path("/tmp") / f"schema_pipeline_canary_{uuid.uuid4().hex}"
+
+# (id, state text, legitimate: must plan; else it must be refused at file:line)
+CASES = [
+    ("operator_over_pg_read_file_in_partition_bound",
+     "CREATE OPERATOR public.#> (RIGHTARG = text, FUNCTION = pg_catalog.pg_read_file);\n"
+     "CREATE TABLE p (k text) PARTITION BY LIST (k);\n"
+     "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (#> '/etc/passwd');\n", False),
+    ("lo_export_writes_a_file",
+     "CREATE TABLE p (k int) PARTITION BY LIST (k);\n"
+     f"CREATE TABLE p1 PARTITION OF p FOR VALUES IN (lo_export(lo_from_bytea(0, 'x'), '{CANARY_FILE}'));\n", False),
+    ("copy_to_program_through_a_function_in_an_index",
+     "CREATE TABLE t (a int);\n"
+     "CREATE FUNCTION public.w(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN\n"
+     f"  EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {CANARY_FILE}'''; RETURN 1; END $$;\n"
+     "CREATE INDEX t_w ON t ((public.w(a)));\n"
+     "CREATE TABLE u (x int DEFAULT public.w(1));\n"
+     "ALTER TABLE t ADD COLUMN b int DEFAULT public.w(2);\n", False),
+    ("copy_to_file_through_a_domain_check",
+     "CREATE FUNCTION public.c(int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN\n"
+     f"  EXECUTE 'COPY (SELECT 1) TO ''{CANARY_FILE}'''; RETURN true; END $$;\n"
+     "CREATE DOMAIN d AS int CHECK (public.c(VALUE));\n"
+     "CREATE TABLE p (k d) PARTITION BY LIST (k);\n"
+     "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);\n", False),
+    ("dblink_loopback_into_the_target",
+     "CREATE EXTENSION dblink;\n"
+     "CREATE TABLE p (k int) PARTITION BY LIST (k);\n"
+     "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (dblink_exec('host=127.0.0.1 dbname={db} user=postgres', "
+     "'CREATE TABLE canary_table ()'));\n", False),
+    ("c_language_function",
+     "CREATE FUNCTION f() RETURNS int LANGUAGE U&\"\\0063\" AS '$libdir/dblink', 'dblink_exec';\n", False),
+    ("keyword_named_function_hides_copy_program",
+     "CREATE FUNCTION public.begin() RETURNS int LANGUAGE sql AS $$ select 1 $$;\n"
+     f"COPY (SELECT 1) TO PROGRAM 'touch {CANARY_FILE}';\n", False),
+    ("extension_membership_lifts_nothing",
+     "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS $$ select 1 $$;\n"
+     "ALTER EXTENSION plpgsql ADD FUNCTION public.f();\n", False),
+    ("set_schema_pg_catalog",
+     "CREATE FUNCTION public.f(int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ select 1 $$;\n"
+     "ALTER FUNCTION public.f(int) SET SCHEMA pg_catalog;\n", False),
+    ("aggregate_initcond_reads_a_setting",
+     "CREATE FUNCTION public.s(text, text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ select $1 || $2 $$;\n"
+     "CREATE AGGREGATE public.a(text) (SFUNC = public.s, STYPE = text, INITCOND = 'x');\n", True),
+    ("generated_column_calls_a_state_function",
+     "CREATE FUNCTION public.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ select 2 * $1 $$;\n"
+     "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (public.twice(a)) STORED, "
+     "c int DEFAULT public.twice(21));\n", True),
+    ("secrets_of_the_pipeline_are_not_in_the_server_environment",
+     "CREATE FUNCTION public.env() RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN\n"
+     "  RETURN pg_read_file('/proc/self/environ'); END $$;\n"
+     "CREATE TABLE p (k text) PARTITION BY LIST (k);\n"
+     "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (public.env());\n", False),
+]
+
+
+@pytest.mark.parametrize("case_id,text,legitimate", CASES, ids=[c[0] for c in CASES])
+def test_hostile_state_fires_no_canary(case_id: str, text: str, legitimate: bool, make_db, admin_url: str,
+                                       tmp_path: Path) -> None:
+    target = make_db()
+    text = text.replace("{db}", psycopg.conninfo.conninfo_to_dict(target)["dbname"])
+    state = write_state(tmp_path / "state", {"schema.sql": text})
+    before = _databases(admin_url)
+    result = _plan(target, state)
+    out = result.stdout + result.stderr
+    assert not CANARY_FILE.exists(), f"{case_id}: a file was written on the host\n{out}"
+    assert "canary_table" not in _tables(target), f"{case_id}: the loopback connection created a table"
+    assert "root:" not in out and SECRET not in out, f"{case_id}: file content or a secret reached the output"
+    assert _databases(admin_url) - before == set(), "the plan created a database on the target's server"
+    if legitimate:
+        assert result.returncode == 0, out
+    else:
+        assert result.returncode == 1, out
+        assert "Traceback" not in out
+        assert "schema.sql:" in out, f"{case_id}: the refusal names no file:line\n{out}"
+
+
+def test_branch_review_creates_nothing_on_the_target_server(make_db, admin_url: str, tmp_path: Path) -> None:
+    """A plan (what the branch review runs per environment) leaves no database, role or object behind."""
+    target = make_db("CREATE TABLE kept (a int);")
+    state = write_state(tmp_path / "s", {"a.sql": "CREATE TABLE kept (a int, b text);\nCREATE TABLE added ();\n"})
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
+    before = _databases(admin_url)
+    result = _plan(target, state, "--format", "sql")
+    assert result.returncode == 0, result.stderr
+    assert "ADD COLUMN b text" in result.stdout and "CREATE TABLE public.added" in result.stdout
+    assert _databases(admin_url) == before
+    assert _tables(target) == {"kept"}
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        assert {r[0] for r in conn.execute("SELECT rolname FROM pg_roles").fetchall()} == roles
+
+
+def test_a_role_the_target_lacks_is_named_at_file_line(make_db, tmp_path: Path) -> None:
+    target = make_db()
+    state = write_state(tmp_path / "s", {"a.sql": "CREATE TABLE t (a int);\n\nALTER TABLE t OWNER TO nobody_here_x;\n"})
+    result = _plan(target, state)
+    assert result.returncode == 1
+    assert "a.sql:3" in result.stderr and "nobody_here_x" in result.stderr
+
+
+def test_declared_owner_and_grants_plan_and_converge(make_db, admin_url: str, tmp_path: Path) -> None:
+    role = f"sp_owner_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} NOLOGIN")
+    try:
+        target = make_db()
+        state = write_state(tmp_path / "s", {"a.sql": f"CREATE TABLE t (a int);\nALTER TABLE t OWNER TO {role};\n"
+                                                       f"GRANT SELECT ON t TO PUBLIC;\n"})
+        env = {**os.environ, "SCHEMA_PIPELINE_CACHE_DIR": "off"}
+        cli = [sys.executable, "-m", "schema_pipeline.cli", "-q"]
+        applied = subprocess.run([*cli, "apply", "--database-url", target, "--state", str(state),
+                                  "--allow-hazards", "all", "--yes"], capture_output=True, text=True, env=env)
+        assert applied.returncode == 0, applied.stderr
+        again = subprocess.run([*cli, "plan", "--database-url", target, "--state", str(state), "--check"],
+                               capture_output=True, text=True, env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        with psycopg.connect(target) as conn:
+            assert conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 't'").fetchone()[0] == role
+    finally:
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS t")
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {role}")
