@@ -208,7 +208,7 @@ def apply(target_url: str, state: DesiredState, *, allow_hazards: set[str] | str
     """
     t0, started_at = time.monotonic(), _now()
     with connect(target_url, application_name=APPLY_APPLICATION_NAME) as lock_conn, \
-            target_lock(lock_conn, target_url, progress):
+            target_lock(lock_conn, target_url, progress, options):
         lock_wait = time.monotonic() - t0
         result = plan(target_url, state, scope=scope, plan_db_url=plan_db_url, progress=progress, online=online)
         check_hazards(result.plan, allow_hazards)
@@ -227,15 +227,18 @@ def apply_plan(target_url: str, p: Plan, *, desired=None, state: DesiredState | 
     check_hazards(p, allow_hazards)
     t0, started_at = time.monotonic(), _now()
     with connect(target_url, application_name=APPLY_APPLICATION_NAME) as lock_conn, \
-            target_lock(lock_conn, target_url, progress):
+            target_lock(lock_conn, target_url, progress, options) as waited:
         lock_wait = time.monotonic() - t0
         current = current_catalog(target_url, scope=scope, progress=progress)
         if p.server_version and current.server_version // 10000 != p.server_version // 10000:
             raise PlanOutdated(f"the plan was made for PostgreSQL {p.server_version // 10000} but the target runs "
                                f"{current.server_version // 10000}; re-create the plan")
-        if current.fingerprint() != p.target_fingerprint:
+        if (found := current.fingerprint()) != p.target_fingerprint and waited.waited:
+            raise PlanOutdated(f"the target changed while waiting for another apply (pid {waited.pids()}); "
+                               "nothing was applied; re-run (re-create the plan)")
+        if found != p.target_fingerprint:
             raise PlanOutdated(f"the target changed since the plan was made (catalog fingerprint "
-                               f"{current.fingerprint()}, plan made for {p.target_fingerprint}); nothing was "
+                               f"{found}, plan made for {p.target_fingerprint}); nothing was "
                                "applied; re-create the plan")
         if state is not None:
             wanted = desired_catalog(state, target_url, scope=scope, plan_db_url=plan_db_url, progress=progress)

@@ -30,6 +30,33 @@ def describe_pids(conn: psycopg.Connection, pids: list[int]) -> dict[int, str]:
     return out
 
 
+_SESSION_SQL = """
+SELECT usename, application_name, state, extract(epoch FROM now() - backend_start)::int AS running_s,
+       extract(epoch FROM now() - xact_start)::int AS xact_age_s
+FROM pg_stat_activity WHERE pid = %s
+"""
+
+
+def describe_session(conn: psycopg.Connection, pid: int) -> str:
+    """One session, for "who are we waiting for": pid, user, application, how long it has been
+    connected (an apply's session lives as long as the apply), what it does now; never its query text."""
+    try:
+        row = conn.execute(_SESSION_SQL, (pid,)).fetchone()
+    except psycopg.Error:
+        row = None
+    if row is None:
+        return f"pid {pid}"
+    user, app, state, running, xact_age = row
+    bits = [f"user {user}"] if user else []
+    if app:
+        bits.append(f"application {app!r}")
+    if running is not None:
+        bits.append(f"running for {running}s")
+    if state:
+        bits.append(state + (f" in a transaction open for {xact_age}s" if xact_age is not None else ""))
+    return f"pid {pid} ({', '.join(bits)})" if bits else f"pid {pid}"
+
+
 class BlockerWatch:
     """Poll the backends blocking `pid` while steps run; remember who blocked during this attempt."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from schema_pipeline.apply.blockers import BlockerWatch, describe_pids, lock_holders
+from schema_pipeline.apply.blockers import BlockerWatch, describe_pids, describe_session, lock_holders
 from schema_pipeline.db import connect, describe, redact
 from schema_pipeline.errors import ApplyError, ConfigError
 from schema_pipeline.plan.model import Plan, Step
@@ -44,6 +44,9 @@ class ApplyOptions:
     retry_backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     watch_interval_s: float = 0.1
+    # How long an apply waits for another apply of the same target (its advisory lock) before giving
+    # up with an error naming that session; 0 = do not wait (fail fast).
+    apply_wait_s: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("lock_timeout", "statement_timeout"):
@@ -54,6 +57,8 @@ class ApplyOptions:
             setattr(self, name, value)
         if self.lock_retries < 0:
             raise ConfigError("lock_retries must be 0 or more")
+        if not self.apply_wait_s >= 0:  # also refuses NaN
+            raise ConfigError("apply_wait_s must be 0 (do not wait) or more seconds")
 
     def backoff(self, attempt: int) -> float:
         return min(self.max_backoff_s, self.retry_backoff_s * (2**attempt))
@@ -67,19 +72,111 @@ class ExecutionReport:
     attempts: list[int] = field(default_factory=list)
 
 
+@dataclass
+class LockWait:
+    """What taking the target's advisory lock cost: how long we waited and for which sessions."""
+
+    waited_s: float = 0.0
+    holders: dict[int, str] = field(default_factory=dict)  # pid -> description, in the order seen
+
+    @property
+    def waited(self) -> bool:
+        return bool(self.holders)
+
+    def pids(self) -> str:
+        return ", ".join(str(p) for p in self.holders)
+
+
+# Polling interval while another apply holds the lock: starts short, grows to at most the maximum.
+_POLL_FIRST_S, _POLL_MAX_S = 0.05, 0.25
+_NOTE_EVERY_S = 15.0  # how often progress repeats that the apply is still waiting
+_TRY_LOCK_SQL = """
+SELECT got, CASE WHEN got THEN NULL ELSE (
+    SELECT l.pid FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = %(hi)s::oid AND l.objid = %(lo)s::oid AND l.objsubid = 1
+    ORDER BY l.pid LIMIT 1) END
+FROM pg_try_advisory_lock(%(key)s) AS got
+"""
+
+
 @contextmanager
-def target_lock(conn: psycopg.Connection, url: str, progress: ProgressFn | None = None) -> Iterator[None]:
-    """Hold the target's advisory lock for the duration of the block (waits for other applies)."""
-    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]
-    if not got:
-        if progress:
-            progress(f"another apply is running on {describe(url)}; waiting for it to finish")
-        conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+def target_lock(conn: psycopg.Connection, url: str, progress: ProgressFn | None = None,
+                options: ApplyOptions | None = None) -> Iterator[LockWait]:
+    """Hold the target's advisory lock for the duration of the block; yields a `LockWait`.
+
+    When another apply holds it, wait at most `options.apply_wait_s` seconds (then ApplyError naming
+    that session). The wait never blocks inside the server: `pg_advisory_lock` would hold a snapshot
+    (backend_xmin) for as long as it waits, and the other apply's CREATE INDEX CONCURRENTLY (or DETACH
+    PARTITION CONCURRENTLY, ...) waits for every older snapshot: a deadlock. Instead `conn`, which must
+    be in autocommit mode with no open transaction, polls `pg_try_advisory_lock` and sits idle, with
+    no snapshot, no transaction and no other lock, between the attempts."""
+    if not conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise ValueError("target_lock needs an autocommit connection with no open transaction")
+    limit = (options or ApplyOptions()).apply_wait_s
+    info = LockWait()
+    started = time.monotonic()
+    _wait_for_lock(conn, url, progress, limit, info, started)
+    info.waited_s = time.monotonic() - started
+    if info.waited and progress:
+        progress(f"the other apply on {describe(url)} finished; got the target's lock after "
+                 f"{info.waited_s:.1f}s")
     try:
-        yield
+        yield info
     finally:
         with suppress(psycopg.Error):
             conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+
+
+def _wait_for_lock(conn: psycopg.Connection, url: str, progress: ProgressFn | None, limit: float,
+                   info: LockWait, started: float) -> None:
+    params = {"key": ADVISORY_LOCK_KEY, "hi": (ADVISORY_LOCK_KEY >> 32) & 0xFFFFFFFF,
+              "lo": ADVISORY_LOCK_KEY & 0xFFFFFFFF}
+    interval, next_note, holder, unseen = _POLL_FIRST_S, started + _NOTE_EVERY_S, None, 0
+    while True:
+        try:
+            got, pid = conn.execute(_TRY_LOCK_SQL, params).fetchone()
+        except psycopg.Error as exc:
+            raise ApplyError(f"cannot take the target's advisory lock: {_pg_message(exc)}") from None
+        if got:
+            return
+        if pid is None and unseen < 3:  # released between the attempt and the look at pg_locks: try again
+            unseen += 1
+            continue
+        unseen = 0
+        now = time.monotonic()
+        if pid is not None and pid not in info.holders:
+            holder = info.holders[pid] = describe_session(conn, pid)
+            if progress:
+                how = f"waiting up to {_seconds(limit)} for it to finish" if limit else "not waiting (apply_wait_s 0)"
+                progress(f"another apply is running on {describe(url)}: {holder}; {how}")
+        if now - started >= limit:
+            raise _wait_error(conn, url, pid, holder, limit, now - started)
+        if now >= next_note:
+            next_note = now + _NOTE_EVERY_S
+            if progress:
+                progress(f"still waiting for another apply on {describe(url)} ({holder or 'its session ended'}); "
+                         f"waited {now - started:.0f}s of {_seconds(limit)}")
+        time.sleep(min(interval, max(0.0, started + limit - now)))
+        interval = min(_POLL_MAX_S, interval * 2)
+
+
+def _wait_error(conn: psycopg.Connection, url: str, pid: int | None, holder: str | None, limit: float,
+                waited: float) -> ApplyError:
+    if pid is not None:
+        holder = describe_session(conn, pid)  # fresh: how long it has run by now
+    who = holder or "a session that could not be identified"
+    gave_up = (f"gave up after waiting {waited:.1f}s (apply_wait_s {_seconds(limit)})" if limit
+               else "not waiting (apply_wait_s 0)")
+    return ApplyError(
+        f"another apply holds the lock of {describe(url)}: {who}; {gave_up}. Nothing was applied; "
+        "re-run when it has finished (or wait longer, or end that session)."
+    )
+
+
+def _seconds(s: float) -> str:
+    return f"{s:g}s"
 
 
 def step_groups(plan: Plan) -> list[tuple[bool, list[tuple[int, Step]]]]:
