@@ -31,8 +31,10 @@ def _plan(target: str, state: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def _databases(admin_url: str) -> set[str]:
+    """The plan databases on the target's server (the old design created them there, by this name)."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        return {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+        return {r[0] for r in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'schema\\_pipeline\\_plan\\_%'").fetchall()}
 
 
 def _tables(url: str) -> set[str]:
@@ -126,7 +128,7 @@ def test_branch_review_creates_nothing_on_the_target_server(make_db, admin_url: 
     before = _databases(admin_url)
     result = _plan(target, state, "--format", "sql")
     assert result.returncode == 0, result.stderr
-    assert "ADD COLUMN b text" in result.stdout and "CREATE TABLE public.added" in result.stdout
+    assert 'ADD COLUMN "b" text' in result.stdout and 'CREATE TABLE "public"."added"' in result.stdout
     assert _databases(admin_url) == before
     assert _tables(target) == {"kept"}
     with psycopg.connect(admin_url, autocommit=True) as conn:

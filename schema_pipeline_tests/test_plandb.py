@@ -102,7 +102,7 @@ def test_desired_catalog_is_cached_on_disk(admin_url: str, tmp_path, monkeypatch
     def no_database(*args, **kwargs):
         raise AssertionError("the plan database must not be loaded again")
 
-    monkeypatch.setattr(plandb, "temporary_database", no_database)
+    monkeypatch.setattr(plandb, "plan_database", no_database)
     second = plandb.desired_catalog(state, admin_url)
     assert second.fingerprint() == first.fingerprint()
     # another state is not served from the cache

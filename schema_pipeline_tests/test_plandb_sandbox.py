@@ -1,7 +1,7 @@
-"""The plan database never runs code of the state (issue 4), and the rehearsal survives losing its copy.
-
-Every function the states below define raises 'executed' when called: a load that succeeds, or fails
-with the plan database's own message, proves that PostgreSQL never ran it. Real server, nothing mocked.
+"""The plan database: materialized-view queries are not run, functions PostgreSQL does not call at creation
+load and read back, the loader's catalog read is not hijacked by temporary objects; the rehearsal survives
+losing its copy. What the state may do while it loads is decided by PostgreSQL's privileges in the plan
+sandbox (test_plan_canaries.py). Real servers, nothing mocked.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from schema_pipeline.apply import history, rehearsal
 from schema_pipeline.apply.executor import APPLY_APPLICATION_NAME
 from schema_pipeline.apply.rehearsal import RehearsalFailed
 from schema_pipeline.catalog import introspect
-from schema_pipeline.errors import ApplyError, StateError
+from schema_pipeline.errors import ApplyError
 from schema_pipeline.plan.model import Plan
 from schema_pipeline.state import load_state
 from schema_pipeline.state.model import DesiredState
-from schema_pipeline_tests.engine_harness import read_catalog
 from schema_pipeline_tests.test_apply_support import kill_when, relations, scalar, step, write_state
 
 BOOM = "CREATE FUNCTION {name}() RETURNS int LANGUAGE plpgsql {volatility} AS $$ BEGIN RAISE EXCEPTION 'executed'; END $$;\n"
@@ -90,44 +89,8 @@ def test_populated_and_unpopulated_matviews_converge(make_db, tmp_path) -> None:
 
 # --- functions called while a statement is created -------------------------------------------------------------
 
-FOLDED = BOOM.format(name="fold", volatility="IMMUTABLE") + "CREATE TABLE t (a int, k int);\n"
-ENUM_CAST = ("CREATE TYPE e AS ENUM ('x', 'y');\n"
-             "CREATE FUNCTION to_e(int) RETURNS e LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE EXCEPTION 'executed'; "
-             "END $$;\nCREATE CAST (int AS e) WITH FUNCTION to_e(int) AS IMPLICIT;\n")
-DOMAIN = ("CREATE FUNCTION ok(int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'executed'; END $$;\n"
-          "CREATE DOMAIN d AS int CHECK (ok(VALUE));\n"
-          "CREATE FUNCTION step_d(d, int) RETURNS d LANGUAGE sql AS 'SELECT $1';\n")
 
 # (state, line of the statement PostgreSQL would evaluate it in)
-CALLED_AT_CREATION = {
-    "index_predicate": (FOLDED + "CREATE INDEX t_i ON t (a) WHERE a > fold();\n", 3),
-    "index_expression": (FOLDED + "CREATE INDEX t_e ON t ((a + fold()));\n", 3),
-    "generated_column": (FOLDED + "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (a + fold()) STORED);\n", 3),
-    "partition_key": (FOLDED + "CREATE TABLE p (a int) PARTITION BY RANGE ((a + fold()));\n", 3),
-    "check_added_by_alter": (FOLDED + "ALTER TABLE t ADD CONSTRAINT t_c CHECK (a > fold());\n", 3),
-    "type_change_using": (FOLDED + "ALTER TABLE t ALTER COLUMN k TYPE bigint USING k + fold();\n", 3),
-    "cast_in_partition_bound": (ENUM_CAST + "CREATE TABLE pe (k e) PARTITION BY LIST (k);\n"
-                                "CREATE TABLE pe1 PARTITION OF pe FOR VALUES IN (1);\n", 5),
-    "domain_check_in_partition_bound": (DOMAIN + "CREATE TABLE pd (k d) PARTITION BY LIST (k);\n"
-                                        "CREATE TABLE pd1 PARTITION OF pd FOR VALUES IN (1);\n", 5),
-    "domain_check_in_initcond": (DOMAIN + "CREATE AGGREGATE agg(int) (SFUNC = step_d, STYPE = d, INITCOND = '1');\n", 4),
-    "operator_in_index_predicate": (FOLDED + "CREATE FUNCTION plus(int, int) RETURNS int LANGUAGE sql IMMUTABLE "
-                                    "AS 'SELECT $1 + $2';\nCREATE OPERATOR ### (FUNCTION = plus, LEFTARG = int, "
-                                    "RIGHTARG = int);\nCREATE FUNCTION fold2() RETURNS int LANGUAGE sql IMMUTABLE "
-                                    "AS 'SELECT fold()';\nCREATE INDEX t_o ON t (a) WHERE a > 1 ### fold2();\n", 6),
-}
-
-
-@pytest.mark.parametrize("case", sorted(CALLED_AT_CREATION))
-def test_a_function_postgresql_calls_at_creation_never_runs(case: str, fresh_db: str, tmp_path) -> None:
-    text, line = CALLED_AT_CREATION[case]
-    with pytest.raises(StateError) as info:
-        _load(fresh_db, _state(tmp_path, text))
-    err = info.value
-    assert "executed" not in str(err), "the plan database ran a function of the state"
-    assert (err.file, err.line) == ("state.sql", line), str(err)
-    assert "never runs code from the state files" in err.message
-
 
 NOT_EVALUATED = (BOOM.format(name="fold", volatility="IMMUTABLE") + BOOM.format(name="vol", volatility="VOLATILE")
                  + "CREATE FUNCTION twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';\n"
@@ -179,47 +142,6 @@ def test_constant_partition_bounds_and_defaults_pass_the_policy_and_load(fresh_d
         "FOR VALUES FROM ('-1', '2020-01-01') TO (1.50, MAXVALUE)")
 
 
-def test_a_domain_check_may_not_call_a_volatile_builtin(fresh_db, tmp_path) -> None:
-    text = "CREATE TABLE t (a int);\nCREATE DOMAIN d AS int\n  CHECK (pg_terminate_backend(VALUE));\n"
-    with pytest.raises(StateError) as info:
-        _load(fresh_db, _state(tmp_path, text))
-    assert (info.value.file, info.value.line) == ("state.sql", 2)
-    assert "calls pg_terminate_backend(integer,bigint), a volatile function" in info.value.message
-
-
-SECRET = "CREATE DOMAIN {name} AS int {clause};\n"
-AGGREGATE_OF_D = ("CREATE FUNCTION step_d(d, int) RETURNS d LANGUAGE sql AS 'SELECT $1';\n"
-                  "CREATE AGGREGATE agg(int) (SFUNC = step_d, STYPE = d, INITCOND = '1');\n")
-# Built-in functions that read the server, reached through a domain while the state loads; unrefused, each
-# would put what it read (the data directory, the server's version or address) into PostgreSQL's error.
-READS_THE_SERVER = {
-    "check_in_initcond": SECRET.format(name="d", clause="CHECK (current_setting('data_directory')::int > VALUE)")
-    + AGGREGATE_OF_D,
-    "check_in_partition_bound": SECRET.format(name="d", clause="CHECK (VALUE > length(version()))")
-    + "CREATE TABLE pd (k d) PARTITION BY LIST (k);\nCREATE TABLE pd1 PARTITION OF pd FOR VALUES IN (1);\n",
-    "default_in_add_column": SECRET.format(name="d", clause="DEFAULT current_setting('data_directory')::int")
-    + "CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b d;\n",
-    "default_through_operator_and_cast": SECRET.format(name="d", clause="DEFAULT ('x' || inet_server_addr())::int")
-    + "CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b d;\n",
-    "volatile_default": SECRET.format(name="d", clause="DEFAULT length(pg_read_file('/etc/hostname'))")
-    + "CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b d;\n",
-    "check_set_by_alter_domain": "CREATE DOMAIN d AS int;\n"
-    "ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE < pg_backend_pid());\n" + AGGREGATE_OF_D,
-}
-
-
-@pytest.mark.parametrize("case", sorted(READS_THE_SERVER))
-def test_a_domain_may_not_call_builtins_that_read_the_server(case: str, fresh_db: str, tmp_path) -> None:
-    text = READS_THE_SERVER[case]
-    with pytest.raises(StateError) as info:
-        _load(fresh_db, _state(tmp_path, text))
-    err = info.value
-    line = 2 if case == "check_set_by_alter_domain" else 1
-    assert (err.file, err.line) == ("state.sql", line), str(err)
-    assert "read or act on the server" in err.message
-    data_directory = scalar(fresh_db, "SELECT current_setting('data_directory')")
-    assert data_directory not in str(err) and "PostgreSQL 1" not in str(err), str(err)
-
 
 DOMAINS_THAT_LOAD = (
     "CREATE DOMAIN sd AS timestamp CHECK (VALUE >= CURRENT_TIMESTAMP);\n"
@@ -237,26 +159,6 @@ def test_domains_that_format_compare_or_read_the_clock_load_and_converge(make_db
     url = make_db()
     assert not engine.plan(url, state).plan.is_empty
     assert engine.plan(make_db(DOMAINS_THAT_LOAD), state).plan.is_empty
-
-
-def test_builtin_names_hijacked_by_the_state_are_not_called_by_the_loader(fresh_db, tmp_path) -> None:
-    """Functions named like the built-ins the loader and the catalog reader call, placed before pg_catalog
-    in the search_path: each records its call in a table (and would run as the loading role)."""
-    hijack = "".join(
-        f"CREATE FUNCTION public.{name}({args}) RETURNS {ret} LANGUAGE plpgsql AS $$ BEGIN "
-        f"INSERT INTO public.calls VALUES ('{name}'); RETURN NULL; END $$;\n" for name, args, ret in (
-            ("current_setting", "text", "text"), ("set_config", "text, text, boolean", "text"),
-            ("array_append", "text[], text", "text[]"), ("format", "text, text, text", "text"),
-            ("array_remove", "text[], text", "text[]"), ("pg_get_userbyid", "oid", "name")))
-    text = ("CREATE TABLE public.calls (name text);\nSET search_path = public, pg_catalog;\n" + hijack
-            + "SELECT set_config('search_path', 'public, pg_catalog', false);\n"
-            + "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
-            + "CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x;\nCREATE TABLE t (a int);\n")
-    loaded = _load(fresh_db, _state(tmp_path, text))
-    assert loaded.populated_matviews == {"public.mv"}
-    assert "public.f()" in {o.key for o in read_catalog(fresh_db).of_kind("function")}
-    assert scalar(fresh_db, "SELECT count(*) FROM pg_proc WHERE proconfig IS NOT NULL AND oid >= 16384") == 0
-    assert scalar(fresh_db, "SELECT string_agg(name, ', ') FROM public.calls") is None
 
 
 def test_temporary_objects_of_the_state_do_not_reach_the_catalog_read(fresh_db, tmp_path) -> None:
