@@ -25,7 +25,6 @@ from schema_pipeline.apply.executor import (
 )
 from schema_pipeline.catalog.model import gc_paused
 from schema_pipeline.db import connect, password_of, redact
-from schema_pipeline.embedded import embedded_server_url
 from schema_pipeline.errors import HazardsNotAllowed, SchemaPipelineError
 from schema_pipeline.plan.artifact import PlanOutdated
 from schema_pipeline.plan.model import Plan
@@ -79,24 +78,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _plan_server(target_url: str, plan_db_url: str | None) -> str:
-    """Where the throw-away plan database lives: explicit URL, else the target's own server."""
-    return plan_db_url or target_url
-
-
 def desired_catalog(state: DesiredState, target_url: str, *, scope: Scope | None = None,
                     plan_db_url: str | None = None, progress: ProgressFn | None = None):
-    """The catalog the state files describe, read back from a plan database (cached by content)."""
+    """The catalog the state files describe, read back from a plan database of the target's major version
+    (the plan sandbox, or `plan_db_url`; cached by content). The target's server is only read."""
     sc = _scope(scope)
-    kwargs = {"include_schemas": sc.include_schemas, "exclude_schemas": sc.exclude_schemas, "progress": progress}
-    try:
-        return plandb.desired_catalog(state, _plan_server(target_url, plan_db_url), **kwargs)
-    except plandb.PlanDatabaseUnavailable as exc:
-        if plan_db_url:
-            raise
-        if progress:
-            progress(f"{exc}; using the embedded PostgreSQL for the plan database")
-        return plandb.desired_catalog(state, embedded_server_url(), **kwargs)
+    return plandb.desired_catalog(state, target_url, plan_server_url=plan_db_url, include_schemas=sc.include_schemas,
+                                  exclude_schemas=sc.exclude_schemas, progress=progress)
 
 
 def current_catalog(target_url: str, *, scope: Scope | None = None, progress: ProgressFn | None = None,
