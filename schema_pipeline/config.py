@@ -19,22 +19,13 @@ import yaml
 
 from schema_pipeline.errors import ConfigError
 from schema_pipeline.git import is_remote_repo
+from schema_pipeline.plan.model import HazardType
 
 CONFIG_ENV_VAR = "SCHEMA_PIPELINE_CONFIG"
 CONFIG_FILE_NAME = "schema_pipeline.yaml"
 DEFAULT_DRIFT_CRON = "0 * * * *"
 BACKENDS = ("native", "bytebase")
-HAZARD_NAMES = (
-    "DELETES_DATA",
-    "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",
-    "TABLE_REWRITE",
-    "INDEX_BUILD",
-    "INDEX_DROPPED",
-    "VALIDATES_CONSTRAINT",
-    "AUTHZ_UPDATE",
-    "HAS_UNTRACKABLE_DEPENDENCIES",
-    "CORRECTNESS",
-)
+HAZARD_NAMES = tuple(h.value for h in HazardType)  # every hazard a plan can carry
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_KEYS = {"state", "git", "environments", "owners", "review"}

@@ -12,6 +12,29 @@ from schema_pipeline.errors import UnplannableChange
 
 _INT_WIDTH = {"smallint": 2, "integer": 4, "bigint": 8}
 _NO_REWRITE = {("character varying", "text"), ("text", "character varying")}
+# Exact integers: beyond this many bits a floating type rounds them.
+_FLOAT_MANTISSA = {"real": 24, "double precision": 53}
+_INT_BITS = {"smallint": 15, "integer": 31, "bigint": 63}
+_STRINGS = {"text", "character varying", "character"}
+_BITS = {"bit", "bit varying"}
+# Types whose typmod is a fractional-seconds precision (no typmod = 6 digits).
+_PRECISION = {"timestamp without time zone", "timestamp with time zone", "time without time zone",
+              "time with time zone", "interval"}
+# Length or precision increases PostgreSQL applies without rewriting (varchar_support, varbit_support,
+# numeric_support with an unchanged scale, TemporalSimplify): the stored values already fit.
+_RELABEL_WIDER = {"character varying", "bit varying", "numeric", *_PRECISION}
+# Conversions that drop part of every value (not only out-of-range ones).
+_DROPS_PART = {
+    ("timestamp with time zone", "timestamp without time zone"): "the time zone offset (the instant) is lost",
+    ("timestamp with time zone", "date"): "the time of day is lost",
+    ("timestamp without time zone", "date"): "the time of day is lost",
+    ("timestamp with time zone", "time with time zone"): "the date is lost",
+    ("timestamp with time zone", "time without time zone"): "the date is lost",
+    ("timestamp without time zone", "time without time zone"): "the date is lost",
+    ("time with time zone", "time without time zone"): "the time zone offset is lost",
+    ("interval", "time without time zone"): "days, months and years are lost",
+    ("json", "jsonb"): "key order, duplicate keys and white space are lost",
+}
 
 
 def _split_type(t: str) -> tuple[str, list[int]]:
@@ -21,18 +44,85 @@ def _split_type(t: str) -> tuple[str, list[int]]:
     return m.group(1) + m.group(3), [int(x) for x in m.group(2).split(",")]
 
 
-def type_change_hazards(key: str, old: str, new: str) -> list:
-    """Hazards of ALTER COLUMN TYPE: narrowing may lose data; most changes rewrite the table."""
+def _element(t: str) -> tuple[str, list[int], int]:
+    """(base type, typmods, array dimensions) of a column type as format_type writes it:
+    'character varying(10)[]' -> ('character varying', [10], 1)."""
+    dims = 0
+    while t.endswith("[]"):
+        t, dims = t[:-2], dims + 1
+    base, mods = _split_type(t)
+    return base, mods, dims
+
+
+def _max_length(base: str, mods: list[int]) -> float:
+    """The longest value a string or bit-string type holds (text and unbounded varchar/varbit: no limit)."""
+    return mods[0] if mods and base in _STRINGS | _BITS else float("inf")
+
+
+def lossy_conversion(old: str, new: str) -> str | None:
+    """Why converting a column from type `old` to `new` (USING col::new) can lose data, or None.
+
+    Lossy: integer narrowing; numeric precision or scale shrink; numeric/floating -> integer; double
+    precision -> real; numeric or wide integers -> floating types; string length shrink (text or
+    varchar -> varchar(n)/char(n), a smaller n); bit and bit varying length shrink; a smaller
+    fractional-seconds precision; timestamptz -> timestamp and the other conversions in _DROPS_PART.
+    Widenings (varchar(50) -> varchar(100), varchar -> text, int -> bigint, ...) are not lossy."""
+    ob, om, od = _element(old)
+    nb, nm, nd = _element(new)
+    if od != nd:
+        return None
+    if ob in _INT_WIDTH and nb in _INT_WIDTH:
+        return f"values outside the range of {nb} no longer fit" if _INT_WIDTH[nb] < _INT_WIDTH[ob] else None
+    if nb in _INT_WIDTH and ob in ("numeric", "real", "double precision"):
+        return "the fractional part is rounded away"
+    if ob == "double precision" and nb == "real":
+        return "real keeps about 6 significant digits instead of 15"
+    if nb in _FLOAT_MANTISSA and (ob == "numeric" or _INT_BITS.get(ob, 0) > _FLOAT_MANTISSA[nb]):
+        return f"{nb} rounds values beyond {_FLOAT_MANTISSA[nb]} bits of precision"
+    if ob == nb == "numeric":
+        if not nm:
+            return None
+        if not om:
+            return "an unconstrained numeric becomes bounded"
+        (op, os_), (np_, ns) = (om + [0])[:2], (nm + [0])[:2]
+        if ns < os_:
+            return f"the scale shrinks from {os_} to {ns} (values are rounded)"
+        if np_ - ns < op - os_:
+            return f"values with more than {np_ - ns} integer digits (up to {op - os_} before) no longer fit"
+        return None
+    if (ob in _STRINGS and nb in _STRINGS) or (ob in _BITS and nb in _BITS):
+        if _max_length(nb, nm) < _max_length(ob, om):
+            longest = "unlimited" if _max_length(ob, om) == float("inf") else f"{int(_max_length(ob, om))}"
+            return f"values longer than {int(_max_length(nb, nm))} are truncated (was {longest})"
+        return None
+    if ob == nb and ob in _PRECISION:
+        if nm and nm[-1] < (om[-1] if om else 6):
+            return f"fractional seconds are rounded to {nm[-1]} digits"
+        return None
+    if ob.startswith("interval") and nb.startswith("interval") and ob != nb and nb != "interval":
+        return f"the fields that {nb} does not have are dropped"
+    return _DROPS_PART.get((ob, nb))
+
+
+def _relabel_only(old: str, new: str) -> bool:
+    """True when PostgreSQL changes the type without rewriting the table (binary-compatible widening)."""
     (ob, om), (nb, nm) = _split_type(old), _split_type(new)
-    narrowing = (ob == nb and om and (not nm or any(n < o for o, n in zip(om, nm, strict=False)))) or (
-        ob in _INT_WIDTH and nb in _INT_WIDTH and _INT_WIDTH[nb] < _INT_WIDTH[ob]) or (
-        ob == "text" and nb == "character varying" and nm)
+    if (ob, nb) in _NO_REWRITE and not nm:
+        return True
+    if ob != nb or ob not in _RELABEL_WIDER or lossy_conversion(old, new):
+        return False
+    if ob == "numeric" and om and nm:
+        return (om + [0])[1] == (nm + [0])[1]  # numeric_support: a changed scale rewrites every value
+    return True
+
+
+def type_change_hazards(key: str, old: str, new: str) -> list:
+    """Hazards of ALTER COLUMN TYPE: a lossy conversion deletes data; most changes rewrite the table."""
     hazards = []
-    if narrowing:
-        hazards.append(hz(HazardType.DELETES_DATA, f"type change of {key} narrows {old} to {new}"))
-    widening_only = (ob == nb and ob in ("character varying", "numeric") and not narrowing) or \
-        ((ob, nb) in _NO_REWRITE and not nm)
-    if not widening_only:
+    why = lossy_conversion(old, new)
+    if why:
+        hazards.append(hz(HazardType.DELETES_DATA, f"type change of {key} from {old} to {new} can lose data: {why}"))
+    if not _relabel_only(old, new):
         hazards.append(hz(HazardType.TABLE_REWRITE, f"type change of {key} rewrites the table"))
     return hazards
 

@@ -140,8 +140,12 @@ class TableGenerator(Generator):
                 steps += [step(i, "create", i.attrs["definition"], hz(HazardType.INDEX_BUILD, f"rebuilds {i.key}"))
                           for i in lookalikes]
         if a["persistence"] != o["persistence"]:
+            hazards = [hz(HazardType.TABLE_REWRITE, "changing persistence rewrites the table")]
+            if a["persistence"] == "u":
+                hazards.append(hz(HazardType.UNLOGGED_TABLE, f"{new.key} becomes UNLOGGED: its data is not written "
+                                  "to the WAL, is emptied after a crash and is not replicated to standbys"))
             steps.append(step(new, "alter", f"ALTER TABLE {ref} SET {'UNLOGGED' if a['persistence'] == 'u' else 'LOGGED'}",
-                              hz(HazardType.TABLE_REWRITE, "changing persistence rewrites the table")))
+                              *hazards))
         # New parents first: a column the old and the new parent both give stays inherited (not local)
         # when the old parent lets go of it.
         for p in a.get("inherits") or []:

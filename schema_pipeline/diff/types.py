@@ -154,9 +154,12 @@ def enum_recreate(old: DbObject, new: DbObject, ctx: DiffContext) -> list[Step]:
                               f"{cname}::text{arr}", hz(HazardType.TABLE_REWRITE, f"column {col.key} is rewritten")))
             ctx.invalidated.add(col.id)
             continue
+        hazards = [hz(HazardType.TABLE_REWRITE, f"column {col.key} is rewritten")]
+        if removed:  # rows holding a removed value have no value of the new type to go to
+            hazards.insert(0, hz(HazardType.DELETES_DATA, f"enum {new.key} loses values {removed}: rows of "
+                                 f"{col.key} holding them cannot be converted"))
         steps.append(step(col, "alter", f"ALTER TABLE {tref} ALTER COLUMN {cname} TYPE {ctype} USING "
-                          f"{cname}::text{arr}::{ref}{arr}",
-                          hz(HazardType.TABLE_REWRITE, f"column {col.key} is rewritten")))
+                          f"{cname}::text{arr}::{ref}{arr}", *hazards))
         ddefault = desired_col.attrs.get("default") if desired_col else None
         if ddefault is not None:
             steps.append(step(col, "alter", f"ALTER TABLE {tref} ALTER COLUMN {cname} SET DEFAULT {ddefault}"))

@@ -25,6 +25,13 @@ class HazardType(StrEnum):
     AUTHZ_UPDATE = "AUTHZ_UPDATE"
     HAS_UNTRACKABLE_DEPENDENCIES = "HAS_UNTRACKABLE_DEPENDENCIES"
     CORRECTNESS = "CORRECTNESS"
+    # ALTER TABLE ... SET UNLOGGED: the table's data is no longer WAL-logged, so it is truncated after a
+    # crash and never reaches physical replicas (a failover leaves the table empty).
+    UNLOGGED_TABLE = "UNLOGGED_TABLE"
+    # A function that escapes SQL privileges: language C/internal or an untrusted procedural language
+    # (runs code inside the server process), or SECURITY DEFINER with dynamic SQL that PUBLIC may
+    # execute (anyone runs statements of their choosing as the function's owner).
+    UNSAFE_FUNCTION = "UNSAFE_FUNCTION"
 
 
 def human_count(n: float) -> str:
