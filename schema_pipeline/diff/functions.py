@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from schema_pipeline.catalog.model import DbObject
 from schema_pipeline.catalog.names import qname
 from schema_pipeline.diff.base import DiffContext, Generator
@@ -15,6 +17,7 @@ from schema_pipeline.diff.common import (
     owner_steps,
     step,
 )
+from schema_pipeline.diff.function_safety import unsafe_function_reason
 
 
 def _keyword(obj: DbObject) -> str:
@@ -30,7 +33,7 @@ class FunctionGenerator(Generator):
     kind = "function"
 
     def create(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
-        return [step(obj, "create", obj.attrs["definition"])] + self._extras(None, obj, ctx)
+        return [step(obj, "create", obj.attrs["definition"], *_unsafe(obj))] + self._extras(None, obj, ctx)
 
     def _extras(self, old: DbObject | None, new: DbObject, ctx: DiffContext) -> list[Step]:
         target = f"{_keyword(new)} {_ref(new)}"
@@ -56,5 +59,19 @@ class FunctionGenerator(Generator):
                 if old.attrs.get(k) != new.attrs.get(k):
                     return None
             steps.append(step(new, "replace", new.attrs["definition"],
-                              hz(HazardType.HAS_UNTRACKABLE_DEPENDENCIES, f"body of {new.key} changes")))
-        return steps + self._extras(old, new, ctx)
+                              hz(HazardType.HAS_UNTRACKABLE_DEPENDENCIES, f"body of {new.key} changes"),
+                              *_unsafe(new)))
+            return steps + self._extras(old, new, ctx)
+        extras = self._extras(old, new, ctx)
+        unsafe = _unsafe(new)
+        if unsafe and unsafe_function_reason(old) is None:
+            # the same body made executable by PUBLIC: the GRANT is what makes it unsafe
+            extras = [replace(s, hazards=s.hazards + unsafe) if s.action == "grant" and " TO PUBLIC" in s.sql
+                      else s for s in extras]
+        return steps + extras
+
+
+def _unsafe(obj: DbObject) -> list:
+    """The UNSAFE_FUNCTION hazard of a function that escapes SQL privileges (diff/function_safety.py)."""
+    why = unsafe_function_reason(obj)
+    return [hz(HazardType.UNSAFE_FUNCTION, why)] if why else []

@@ -212,7 +212,9 @@ RULES: dict[str, Rule] = {
             "migration.deletes-data",
             W,
             "Migration step deletes data",
-            "The plan marks this step as deleting data.",
+            "The plan marks this step as deleting data: a drop, or a column type change that loses data (narrower "
+            "integers, smaller numeric precision or scale, shorter lengths, timestamptz to timestamp, enum values "
+            "removed, ...).",
             "migration",
         ),
         Rule(
@@ -282,6 +284,24 @@ RULES: dict[str, Rule] = {
             "A volatile DEFAULT (random(), clock_timestamp(), gen_random_uuid(), nextval(), serial, stored "
             "generated columns) is evaluated per row, which rewrites the whole table under an ACCESS "
             "EXCLUSIVE lock.",
+            "migration",
+        ),
+        Rule(
+            "migration.unsafe-function",
+            E,
+            "Function escapes SQL privileges",
+            "A LANGUAGE C or internal function (or one in an untrusted language) runs native code in the server "
+            "process; a SECURITY DEFINER function that runs dynamic SQL and that PUBLIC may execute lets any "
+            "role run statements of its choosing as the function's owner. REVOKE EXECUTE ... FROM PUBLIC, or "
+            "keep such functions out of the state.",
+            "migration",
+        ),
+        Rule(
+            "migration.unlogged-table",
+            W,
+            "Table becomes UNLOGGED",
+            "ALTER TABLE ... SET UNLOGGED stops writing the table to the WAL: it is emptied after a crash and is "
+            "not replicated, so a failover or a restored backup loses its data.",
             "migration",
         ),
         Rule(

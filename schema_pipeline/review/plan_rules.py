@@ -101,13 +101,21 @@ class _PlanReview:
         self.cfg = cfg
         self.findings: list[Finding] = []
         self.decls: dict[str, DeclaredObject] = {}
+        self.routines: dict[str, DeclaredObject] = {}  # functions by name without arguments (overloads: the first)
         if state is not None:
             for obj in object_inventory(state):
                 self.decls.setdefault(obj.name, obj)
+                if "(" in obj.name:
+                    self.routines.setdefault(obj.name.split("(", 1)[0], obj)
         self.created_tables: set[str] = set()
 
     def locate(self, *names: str | None) -> DeclaredObject | None:
         for name in names:
+            if name and "(" in name:  # a function: declared with argument names, planned with types only
+                found = self.decls.get(name) or self.routines.get(name.split("(", 1)[0])
+                if found:
+                    return found
+                continue
             while name:
                 if name in self.decls:
                     return self.decls[name]
@@ -140,10 +148,9 @@ class _PlanReview:
         for i, step in enumerate(self.steps):
             toks = code_tokens(step.sql)
             kind = classify(toks)
-            fired = self.review_step(i, step, toks, kind)
-            if not fired and any(h.type == HazardType.DELETES_DATA for h in step.hazards):
-                why = "; ".join(h.message for h in step.hazards if h.type == HazardType.DELETES_DATA)
-                self.emit("migration.deletes-data", i, step, why or "this step deletes data")
+            before = len(self.findings)
+            self.review_step(i, step, toks, kind)
+            self.review_hazards(i, step, {f.rule_id for f in self.findings[before:]})
             if kind == "CREATE TABLE":
                 obj = created_object(toks, "public")
                 if obj is not None:
@@ -151,6 +158,21 @@ class _PlanReview:
             if step.object_kind == "table" and step.action == "create":
                 self.created_tables.add(step.object_name)
         return self.findings
+
+    def review_hazards(self, i: int, step: Step, fired: set[str]) -> None:
+        """Findings for what the plan itself marks on the step: data loss (unless the drop rules already said
+        so), unsafe functions, tables made UNLOGGED."""
+
+        def why(kind: HazardType) -> str:
+            return "; ".join(dict.fromkeys(h.message for h in step.hazards if h.type == kind))
+
+        types = {h.type for h in step.hazards}
+        if HazardType.DELETES_DATA in types and not fired & {"migration.drop-table", "migration.drop-column"}:
+            self.emit("migration.deletes-data", i, step, why(HazardType.DELETES_DATA) or "this step deletes data")
+        if HazardType.UNSAFE_FUNCTION in types:
+            self.emit("migration.unsafe-function", i, step, why(HazardType.UNSAFE_FUNCTION))
+        if HazardType.UNLOGGED_TABLE in types:
+            self.emit("migration.unlogged-table", i, step, why(HazardType.UNLOGGED_TABLE))
 
     def review_step(self, i: int, step: Step, toks: list[Token], kind: str) -> bool:
         before = len(self.findings)
