@@ -102,6 +102,11 @@ def _refuse(message: str, location: int = -1) -> Verdict:
     return Verdict([(message, location)])
 
 
+def _verb(node_type: str) -> str:
+    """"CREATE " for CreateFdwStmt, "ALTER " for AlterFdwStmt, "" otherwise."""
+    return next((f"{v.upper()} " for v in ("Create", "Alter", "Drop") if node_type.startswith(v)), "")
+
+
 def _not_managed(what: str) -> str:
     return f"{what} is not managed by schema-pipeline yet; create it outside the state"
 
@@ -304,9 +309,9 @@ def check_statement(node_type: str, node: dict, default_schema: str) -> Verdict:
         return _refuse(f"{what} carries connection credentials; it is not allowed in state files: "
                        + _not_managed(what.split(" ", 1)[1]))
     if node_type in _UNMANAGED:
-        return _refuse(_not_managed(_UNMANAGED[node_type]))
+        return _refuse(_not_managed(f"{_verb(node_type)}{_UNMANAGED[node_type]}"))
     if node_type == "DefineStmt" and node.get("kind") in _UNMANAGED_DEFINE:
-        return _refuse(_not_managed(_UNMANAGED_DEFINE[node["kind"]]))
+        return _refuse(_not_managed(f"CREATE {_UNMANAGED_DEFINE[node['kind']]}"))
     if node_type == "AlterExtensionContentsStmt":
         return _refuse("ALTER EXTENSION ... ADD/DROP changes which objects belong to an extension; extensions "
                        "manage their own members, and the state may not (remove this statement)")
