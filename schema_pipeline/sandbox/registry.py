@@ -1,0 +1,83 @@
+"""One running sandbox per server installation, shared by everything in this process.
+
+`sandbox_for(major)` starts the sandbox on first use (after sweeping what dead processes left) and hands
+the same one to every later caller, from any thread; a long-running code server thus pays the start once.
+Sandboxes are closed at interpreter exit (atexit) and on SIGTERM when the handler can be installed without
+displacing another one (chained otherwise; never from a non-main thread). If the process dies without
+either, the servers get SIGQUIT from the kernel (see spawn.py) and the next run's sweep removes their
+directories. A forked child starts its own sandboxes: it must not stop its parent's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from schema_pipeline.sandbox.binaries import find_server_binaries
+from schema_pipeline.sandbox.cluster import Sandbox
+from schema_pipeline.sandbox.sweep import sweep
+
+_sandboxes: dict[str, Sandbox] = {}
+_lock = threading.Lock()
+_hooks_installed = False
+
+
+def sandbox_for(major: int, *, bin_dir: str | os.PathLike[str] | None = None) -> Sandbox:
+    """The running sandbox of PostgreSQL `major` (started now if needed), shared process-wide."""
+    binaries = find_server_binaries(major, bin_dir)
+    key = str(binaries.bindir.resolve())
+    with _lock:
+        sandbox = _sandboxes.get(key)
+        if sandbox is not None and sandbox.alive():
+            return sandbox
+        if sandbox is not None:  # its server died (killed, out of memory): replace it
+            sandbox.close()
+        _install_hooks()
+        sweep()
+        sandbox = Sandbox.start(binaries)
+        _sandboxes[key] = sandbox
+        return sandbox
+
+
+def close_all() -> None:
+    """Stop every sandbox this process started."""
+    for sandbox in list(_sandboxes.values()):
+        sandbox.close()
+    _sandboxes.clear()
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(close_all)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_IGN or previous is None:  # ignored, or set outside Python: leave it
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> Any:
+        close_all()
+        if callable(previous):
+            return previous(signum, frame)
+        signal.signal(signum, signal.SIG_DFL)  # then die of SIGTERM as the default would have
+        os.kill(os.getpid(), signum)
+        return None
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _forget_after_fork() -> None:
+    global _lock
+    _sandboxes.clear()
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
