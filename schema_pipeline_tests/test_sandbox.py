@@ -223,6 +223,10 @@ FORBIDDEN = {
     "grant a predefined role": f"GRANT pg_execute_server_program TO {LOADER}",
     "own as the admin": f"ALTER TABLE t OWNER TO {SANDBOX_ADMIN}",
     "event trigger": "CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION pg_catalog.now()",
+    "tablespace": "CREATE TABLESPACE ts LOCATION '/tmp'",
+    "subscription": "CREATE SUBSCRIPTION s CONNECTION 'dbname=postgres' PUBLICATION p",
+    "become superuser": f"ALTER ROLE {LOADER} SUPERUSER",
+    "load a library": "LOAD '/usr/lib/postgresql/15/lib/plpgsql.so'",
 }
 
 
@@ -442,3 +446,15 @@ def test_without_a_disk_cache_each_start_initialises_its_own_cluster(monkeypatch
         url = sandbox.create_database(roles=["app_owner"])
         assert _scalar(url, "SELECT current_user") == LOADER
     assert not sandbox.run_dir.exists()
+
+
+def test_finding_binaries_neither_imports_pgserver_nor_dagster() -> None:
+    probe = _child("""
+        import sys
+        from schema_pipeline.sandbox import installed_majors
+        installed_majors()
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("pgserver", "dagster")))
+    """)
+    out, err = probe.communicate(timeout=60)
+    assert probe.returncode == 0, err
+    assert out.strip() == "[]"

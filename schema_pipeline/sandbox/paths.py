@@ -104,7 +104,15 @@ def new_run_dir(suffix: str = "") -> Path:
     the directory), 0700 otherwise.
     """
     mode = 0o711 if os.geteuid() == 0 else 0o700
-    base = ensure_private_dir(run_base(), mode)
+    problems: list[str] = []
+    for candidate in run_bases():  # a base planted by another user only costs the preferred place
+        try:
+            base = ensure_private_dir(candidate, mode)
+            break
+        except (SandboxError, OSError) as exc:
+            problems.append(str(exc))
+    else:
+        raise SandboxError("no usable directory for the plan sandbox: " + "; ".join(problems))
     path = base / f"{os.getpid()}-{secrets.token_hex(8)}{suffix}"
     os.mkdir(path, mode)
     os.chmod(path, mode)  # umask
