@@ -237,6 +237,9 @@ def load_state_into(conn: psycopg.Connection, state: DesiredState, progress: Pro
                 _execute(conn, stmt)
                 search_path = _search_path(conn)
                 continue
+            if stmt.run_once:  # a DROP, or a definition replaced later: once, in order; a failure is no error
+                loader.execute(stmt, search_path)
+                continue
             if stmt.privileged == LAST:
                 deferred.append((stmt, search_path))
                 continue
@@ -350,15 +353,12 @@ def plan_database(major: int, roles: Iterable[str], plan_server_url: str | None 
     By default in the plan sandbox of `major` (schema_pipeline/sandbox); with `plan_server_url`, on that
     dedicated planning server, loaded by a role that is not a superuser all the same."""
     if plan_server_url is None:
-        from schema_pipeline.sandbox import sandbox_for
+        from schema_pipeline.sandbox import private_sandbox
 
-        sandbox = sandbox_for(major)
-        url = sandbox.create_database(roles)
-        report(progress, f"plan database created in the PostgreSQL {sandbox.version} sandbox")
-        try:
+        with private_sandbox(major) as sandbox:
+            url = sandbox.create_database(roles)
+            report(progress, f"plan database created in the PostgreSQL {sandbox.version} sandbox")
             yield url, sandbox.admin_url(database_name(url))
-        finally:
-            sandbox.drop_database(url)
         return
     with temporary_database(plan_server_url) as admin_url:
         report(progress, f"plan database created: {describe(admin_url)}")

@@ -440,7 +440,7 @@ def test_two_processes_initialising_the_cache_at_once_share_one_template(tmp_pat
 
 def test_without_a_disk_cache_each_start_initialises_its_own_cluster(monkeypatch: pytest.MonkeyPatch,
                                                                      major: int) -> None:
-    monkeypatch.setenv("SCHEMA_PIPELINE_CACHE_DIR", "off")
+    monkeypatch.setenv("SCHEMA_PIPELINE_SANDBOX_TEMPLATES", "off")
     assert ensure_template(find_server_binaries(major), sandbox_user()) is None
     with Sandbox.start(find_server_binaries(major)) as sandbox:
         url = sandbox.create_database(roles=["app_owner"])

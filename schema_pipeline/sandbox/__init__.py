@@ -5,7 +5,7 @@
 - `spawn` / `_launcher`: start the server with an empty environment, in its own network namespace where
   the host allows it, as an unprivileged user when the pipeline is root, dying with the pipeline;
 - `cluster`: the running sandbox, its admin URL and the loader's databases;
-- `registry`: one sandbox per version and process; `sweep`: what dead processes left behind.
+- `registry`: a sandbox of its own per plan, or one shared per version; `sweep`: what dead processes left.
 """
 
 from schema_pipeline.sandbox.binaries import (
@@ -16,7 +16,7 @@ from schema_pipeline.sandbox.binaries import (
 )
 from schema_pipeline.sandbox.cluster import Sandbox
 from schema_pipeline.sandbox.errors import SandboxError
-from schema_pipeline.sandbox.registry import close_all, sandbox_for
+from schema_pipeline.sandbox.registry import close_all, private_sandbox, sandbox_for
 from schema_pipeline.sandbox.settings import LOADER, SANDBOX_ADMIN
 from schema_pipeline.sandbox.sweep import sweep
 
@@ -30,6 +30,7 @@ __all__ = [
     "close_all",
     "find_server_binaries",
     "installed_majors",
+    "private_sandbox",
     "sandbox_for",
     "sweep",
 ]

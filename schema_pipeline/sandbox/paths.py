@@ -1,7 +1,9 @@
 """Where the sandbox keeps things: the template cache (per user) and the private run directories.
 
-The cache honours `$SCHEMA_PIPELINE_CACHE_DIR` as the rest of the pipeline does (`off` disables it; a path
-puts the sandbox templates in `<path>/sandbox`); the default is `~/.cache/schema_pipeline/sandbox`.
+The cache honours `$SCHEMA_PIPELINE_CACHE_DIR` (a path puts the sandbox templates in `<path>/sandbox`); the
+default is `~/.cache/schema_pipeline/sandbox`. `off` turns off the cache of desired catalogs, not this one:
+a template depends only on the server binaries, and "plan as if for the first time" should still not pay
+`initdb`. `SCHEMA_PIPELINE_SANDBOX_TEMPLATES=off` does (initdb into the run directory at every start).
 Run directories live in a per-user base directory, on tmpfs where there is room (see `run_bases`); the
 base is created private and refused if someone else owns it, so another local user cannot plant it.
 """
@@ -19,6 +21,7 @@ from schema_pipeline.sandbox.errors import SandboxError
 
 CACHE_ENV = "SCHEMA_PIPELINE_CACHE_DIR"
 RUN_DIR_ENV = "SCHEMA_PIPELINE_SANDBOX_DIR"
+TEMPLATES_ENV = "SCHEMA_PIPELINE_SANDBOX_TEMPLATES"
 MIN_FREE = 1024**3  # a run directory's file system needs this much free space to be preferred
 # A Unix socket path holds at most 107 bytes; the run directory leaves room for "/sock/.s.PGSQL.65535".
 _MAX_BASE_LEN = 60
@@ -26,10 +29,11 @@ _MAX_BASE_LEN = 60
 
 def cache_root() -> Path | None:
     """The directory of initialised cluster templates, or None when the disk cache is off."""
-    setting = os.environ.get(CACHE_ENV, "")
-    if setting.lower() in ("off", "none", "0", "false"):
+    off = ("off", "none", "0", "false")
+    if os.environ.get(TEMPLATES_ENV, "").lower() in off:
         return None
-    root = Path(setting) if setting else Path.home() / ".cache" / "schema_pipeline"
+    setting = os.environ.get(CACHE_ENV, "")
+    root = Path(setting) if setting and setting.lower() not in off else Path.home() / ".cache" / "schema_pipeline"
     return root / "sandbox"
 
 

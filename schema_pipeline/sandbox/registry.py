@@ -1,7 +1,11 @@
-"""One running sandbox per server installation, shared by everything in this process.
+"""Running sandboxes of this process: shared ones, and one of its own for each plan.
 
-`sandbox_for(major)` starts the sandbox on first use (after sweeping what dead processes left) and hands
-the same one to every later caller, from any thread; a long-running code server thus pays the start once.
+`private_sandbox(major)` starts a sandbox for one plan and stops it afterwards (0.1-0.2 s): the plan
+pipeline uses it, so that no plan shares a server with another one (the state's functions run as the
+loader role while the state loads; in a shared cluster they could reach the other plans' databases,
+which that role also owns, and change their settings or end their sessions).
+`sandbox_for(major)` starts a shared sandbox on first use and hands the same one to every later caller.
+Both sweep what dead processes left before their first start.
 Sandboxes are closed at interpreter exit (atexit) and on SIGTERM when the handler can be installed without
 displacing another one (chained otherwise; never from a non-main thread). If the process dies without
 either, the servers get SIGQUIT from the kernel (see spawn.py) and the next run's sweep removes their
@@ -14,6 +18,8 @@ import atexit
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -24,6 +30,7 @@ from schema_pipeline.sandbox.sweep import sweep
 _sandboxes: dict[str, Sandbox] = {}
 _lock = threading.Lock()
 _hooks_installed = False
+_swept = False
 
 
 def sandbox_for(major: int, *, bin_dir: str | os.PathLike[str] | None = None) -> Sandbox:
@@ -41,6 +48,28 @@ def sandbox_for(major: int, *, bin_dir: str | os.PathLike[str] | None = None) ->
         sandbox = Sandbox.start(binaries)
         _sandboxes[key] = sandbox
         return sandbox
+
+
+@contextmanager
+def private_sandbox(major: int, *, bin_dir: str | os.PathLike[str] | None = None) -> Iterator[Sandbox]:
+    """A sandbox of PostgreSQL `major` for one caller alone, stopped and removed when the block ends."""
+    global _swept
+    binaries = find_server_binaries(major, bin_dir)
+    with _lock:
+        _install_hooks()
+        if not _swept:
+            sweep()
+            _swept = True
+    sandbox = Sandbox.start(binaries)
+    key = f"private:{id(sandbox)}"
+    with _lock:
+        _sandboxes[key] = sandbox
+    try:
+        yield sandbox
+    finally:
+        with _lock:
+            _sandboxes.pop(key, None)
+        sandbox.close()
 
 
 def close_all() -> None:
