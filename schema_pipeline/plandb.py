@@ -357,7 +357,9 @@ def plan_database(major: int, roles: Iterable[str], plan_server_url: str | None 
 
         with private_sandbox(major) as sandbox:
             url = sandbox.create_database(roles)
-            report(progress, f"plan database created in the PostgreSQL {sandbox.version} sandbox")
+            user = f", user {sandbox.user.name}" if getattr(sandbox, "user", None) else ""
+            report(progress, f"plan database created in the PostgreSQL {sandbox.version} sandbox "
+                             f"(Unix socket only, {sandbox.network}{user})")
             yield url, sandbox.admin_url(database_name(url))
         return
     with temporary_database(plan_server_url) as admin_url:

@@ -166,3 +166,21 @@ def test_declared_owner_and_grants_plan_and_converge(make_db, admin_url: str, tm
             conn.execute("DROP TABLE IF EXISTS t")
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_a_role_with_only_connect_can_plan(make_db, admin_url: str, tmp_path: Path) -> None:
+    """The branch review and drift need to read the target only: a role without any privilege plans."""
+    reader = f"sp_reader_{uuid.uuid4().hex[:8]}"
+    target = make_db("CREATE TABLE secret_data (a int); INSERT INTO secret_data VALUES (1);")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {reader} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+    try:
+        params = {k: v for k, v in psycopg.conninfo.conninfo_to_dict(target).items() if k not in ("user", "password")}
+        url = psycopg.conninfo.make_conninfo(**params, user=reader)
+        state = write_state(tmp_path / "s", {"a.sql": "CREATE TABLE secret_data (a int, b int);\n"})
+        result = _plan(url, state, "--format", "sql")
+        assert result.returncode == 0, result.stderr
+        assert 'ADD COLUMN "b" integer' in result.stdout
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {reader}")
