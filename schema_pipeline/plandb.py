@@ -74,12 +74,13 @@ class LoadResult:
 
 
 @contextmanager
-def temporary_database(server_url: str, *, drop_in_background: bool = False) -> Iterator[str]:
+def temporary_database(server_url: str, *, drop_in_background: bool = False,
+                       prefix: str = "schema_pipeline_plan_") -> Iterator[str]:
     """Create an empty database on the server of `server_url`; drop it afterwards.
 
     With `drop_in_background`, the drop (a tenth of a second or more: PostgreSQL checkpoints) runs in a
     non-daemon thread while the caller goes on; the interpreter waits for it before the process exits."""
-    name = f"schema_pipeline_plan_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
     with connect(server_url) as conn:
         try:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
@@ -429,6 +430,7 @@ def desired_catalog(
     cached = _disk_get(key)
     if cached is not None:
         catalog = Catalog.from_dict(cached)
+        catalog._fingerprint = cached.get("fingerprint")  # computed when it was cached (same catalog code)
         with _cache_lock:
             _cache[key] = catalog
         return catalog
@@ -451,7 +453,7 @@ def desired_catalog(
         raise PlanLoadError(redact(f"plan database failed: {exc}", secret)) from None
     with _cache_lock:
         _cache[key] = catalog
-    _disk_put(key, catalog.to_dict())
+    _disk_put(key, {**catalog.to_dict(), "fingerprint": catalog.fingerprint()})
     return catalog
 
 

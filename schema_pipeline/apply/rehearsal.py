@@ -201,7 +201,7 @@ def rehearse(target_url: str, plan: Plan, verify: VerifyFn, *, plan_server_url: 
     if progress:
         progress("rehearsing the plan on a schema-only copy of the target")
     try:
-        with plandb.temporary_database(server) as copy_url:
+        with plandb.temporary_database(server, prefix="schema_pipeline_rehearsal_") as copy_url:
             rehearsal_options = options or ApplyOptions()
             report(progress, REHEARSAL_PHASE, 0, 3, unit="phases", detail="copying the target's schema")
             try:
