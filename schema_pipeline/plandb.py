@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -79,9 +81,12 @@ def temporary_database(server_url: str, *, drop_in_background: bool = False,
     """Create an empty database on the server of `server_url`; drop it afterwards.
 
     With `drop_in_background`, the drop (a tenth of a second or more: PostgreSQL checkpoints) runs in a
-    non-daemon thread while the caller goes on; the interpreter waits for it before the process exits."""
-    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    non-daemon thread while the caller goes on; the interpreter waits for it before the process exits.
+    The name carries its creation time: databases of this prefix that a killed process left behind (older
+    than `LEFTOVER_AGE_S`, nobody connected) are dropped before a new one is created."""
+    name = f"{prefix}{int(time.time()):x}_{uuid.uuid4().hex[:8]}"
     with connect(server_url) as conn:
+        _drop_leftovers(conn, prefix)
         try:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
         except psycopg.Error as exc:
@@ -96,6 +101,23 @@ def temporary_database(server_url: str, *, drop_in_background: bool = False,
             threading.Thread(target=_drop_database, args=(server_url, name), name=f"drop-{name}").start()
         else:
             _drop_database(server_url, name)
+
+
+LEFTOVER_AGE_S = 6 * 3600
+_STAMPED = re.compile(r"_([0-9a-f]{8,})_[0-9a-f]{8}$")
+
+
+def _drop_leftovers(conn: psycopg.Connection, prefix: str) -> None:
+    """Drop temporary databases of `prefix` older than LEFTOVER_AGE_S that nobody is connected to."""
+    rows = conn.execute(
+        "SELECT d.datname FROM pg_catalog.pg_database d WHERE starts_with(d.datname, %s) AND NOT EXISTS "
+        "(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid)", (prefix,)).fetchall()
+    now = time.time()
+    for (dbname,) in rows:
+        m = _STAMPED.search(dbname)
+        if m and now - int(m.group(1), 16) > LEFTOVER_AGE_S:
+            with suppress(psycopg.Error):
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(dbname)))
 
 
 # Where the drop may run when the database of the server URL cannot serve it.

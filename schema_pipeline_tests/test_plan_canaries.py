@@ -72,6 +72,18 @@ CASES = [
      "CREATE TABLE p (k int) PARTITION BY LIST (k);\n"
      "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (dblink_exec('host=127.0.0.1 dbname={db} user=postgres', "
      "'CREATE TABLE canary_table ()'));\n", False),
+    ("implicit_cast_over_builtin_types",
+     "CREATE FUNCTION public.to_int(text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN\n"
+     f"  EXECUTE 'COPY (SELECT 1) TO ''{CANARY_FILE}'''; RETURN 1; END $$;\n"
+     "CREATE CAST (text AS int4) WITH FUNCTION public.to_int(text) AS IMPLICIT;\n"
+     "CREATE TABLE p (k int) PARTITION BY LIST (k);\n"
+     "CREATE TABLE p1 PARTITION OF p FOR VALUES IN ('1'::text);\n", False),
+    ("event_trigger_never_fires_while_loading",
+     "CREATE FUNCTION public.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN\n"
+     f"  EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {CANARY_FILE}'''; END $$;\n"
+     "CREATE EVENT TRIGGER on_ddl ON ddl_command_end EXECUTE FUNCTION public.on_ddl();\n"
+     "CREATE TABLE after_trigger (a int);\n"
+     "CREATE INDEX after_trigger_a ON after_trigger (a);\n", True),
     ("c_language_function",
      "CREATE FUNCTION f() RETURNS int LANGUAGE U&\"\\0063\" AS '$libdir/dblink', 'dblink_exec';\n", False),
     ("keyword_named_function_hides_copy_program",

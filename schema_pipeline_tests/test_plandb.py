@@ -131,3 +131,26 @@ def test_the_plan_database_is_dropped_even_when_the_target_database_is_gone(admi
         plandb._drop_database(target, name)  # what leaving the context does, now with the target gone
         with psycopg.connect(admin_url) as conn:
             assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0] == 0
+
+
+def test_temporary_databases_left_by_a_killed_process_are_dropped_by_the_next(admin_url: str) -> None:
+    import time
+    import uuid
+
+    prefix = f"sp_left_{uuid.uuid4().hex[:6]}_"
+    old = f"{prefix}{int(time.time()) - plandb.LEFTOVER_AGE_S - 60:x}_{uuid.uuid4().hex[:8]}"
+    recent = f"{prefix}{int(time.time()) - 60:x}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name in (old, recent):
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with plandb.temporary_database(admin_url, prefix=prefix):
+            pass
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            left = {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                                               (prefix,)).fetchall()}
+        assert left == {recent}  # the old one is gone, the recent one (maybe still in use) kept, ours dropped
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            for name in (old, recent):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
