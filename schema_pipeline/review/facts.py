@@ -109,7 +109,7 @@ def collect_facts(state: DesiredState) -> StateFacts:
     facts = StateFacts()
     alters: list[tuple[str, Source, list[ConstraintDef], list[ColumnDef]]] = []
     for stmt, schema in zip(state.statements, default_schemas(state.statements), strict=True):
-        if stmt.session_only:
+        if stmt.session_only or stmt.run_once:  # drops, and definitions replaced later (state/identity.py)
             continue
         toks, base = based_tokens(stmt.sql)
         kind = stmt.kind or classify(toks)

@@ -7,6 +7,9 @@ functions, procedures and aggregates (their identity includes the argument types
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from schema_pipeline.errors import StateError
 from schema_pipeline.state.tree import name_list
 
 
@@ -78,3 +81,136 @@ def declared_identity(node_type: str, node: dict, default_schema: str) -> tuple[
         name = f"{_qualify(node.get('defnames'), default_schema)}({_routine_args(first)})"
         return "routine", name, f"aggregate {name}"
     return None
+
+
+# CREATE OR REPLACE of these kinds redefines an object the state declared earlier (pg_dump's placeholder views,
+# a function written again later); the last definition wins, as in the plan database.
+_REPLACEABLE = ("view", "function", "procedure", "aggregate")
+
+
+def replaces(node_type: str, node: dict) -> bool:
+    """True for CREATE OR REPLACE VIEW / FUNCTION / PROCEDURE / AGGREGATE."""
+    return node_type in ("ViewStmt", "CreateFunctionStmt", "DefineStmt") and bool(node.get("replace"))
+
+
+def only_drops(node_type: str, node: dict) -> bool:
+    """DROP ..., and ALTER TABLE whose every command drops a constraint or a column default (pg_dump --clean)."""
+    if node_type == "DropStmt":
+        return True
+    cmds = [c.get("AlterTableCmd") or {} for c in node.get("cmds") or ()] if node_type == "AlterTableStmt" else []
+    return bool(cmds) and all(c.get("subtype") == "AT_DropConstraint"
+                              or (c.get("subtype") == "AT_ColumnDefault" and c.get("def") is None) for c in cmds)
+
+
+_DROP_GROUPS = {
+    "OBJECT_TABLE": "relation", "OBJECT_VIEW": "relation", "OBJECT_MATVIEW": "relation",
+    "OBJECT_SEQUENCE": "relation", "OBJECT_INDEX": "relation", "OBJECT_TYPE": "type", "OBJECT_DOMAIN": "type",
+    "OBJECT_FUNCTION": "routine", "OBJECT_PROCEDURE": "routine", "OBJECT_AGGREGATE": "routine",
+    "OBJECT_ROUTINE": "routine",
+}
+
+
+def dropped_identities(node_type: str, node: dict, default_schema: str) -> list[tuple[str, str, bool]]:
+    """(group, identity, exact) of each object a DROP statement names, for the kinds `declared_identity` knows;
+    `exact` is False for a routine named without its argument list (the identity is then "schema.name(")."""
+    group = _DROP_GROUPS.get(node.get("removeType") or "") if node_type == "DropStmt" else None
+    if group is None:
+        return []
+    out = []
+    for obj in node.get("objects") or ():
+        if group == "routine":
+            owa = obj.get("ObjectWithArgs") or {}
+            name = _qualify(owa.get("objname"), default_schema)
+            if owa.get("args_unspecified"):
+                out.append((group, f"{name}(", False))
+            elif owa.get("objfuncargs") is not None:
+                out.append((group, f"{name}({_routine_args(owa.get('objfuncargs'))})", True))
+            else:
+                args = ",".join(_type_name(a) for a in owa.get("objargs") or ())
+                out.append((group, f"{name}({args})", True))
+        elif "TypeName" in obj:
+            out.append((group, _qualify(obj["TypeName"].get("names"), default_schema), True))
+        else:
+            out.append((group, _qualify((obj.get("List") or {}).get("items"), default_schema), True))
+    return out
+
+
+@dataclass
+class _Declared:
+    file: str
+    line: int
+    column: int
+    label: str  # "view public.w"
+
+    @property
+    def kind(self) -> str:
+        """"view" for "view public.w" (the labels `declared_identity` writes)."""
+        return next((k for k in _KINDS if self.label.startswith(k + " ")), "")
+
+
+_KINDS = ("materialized view", "view", "table", "sequence", "index", "type", "domain", "function", "procedure",
+          "aggregate")
+
+
+@dataclass
+class Declarations:
+    """What the state's statements declare, followed in load order as the plan database would have it.
+
+    Each object is declared once. Two idioms of pg_dump's output redefine or drop an object on purpose:
+    a placeholder view (or function) declared first and redefined later by CREATE OR REPLACE, and the
+    DROP ... [IF EXISTS] statements of a `--clean` dump. A later CREATE OR REPLACE of the same kind replaces
+    the earlier definition; a DROP ends a declaration, which a later statement may declare again. Definitions
+    that a later statement replaces or drops, every DROP, and every ALTER TABLE that only drops (pg_dump --clean
+    writes DROP CONSTRAINT and ALTER COLUMN ... DROP DEFAULT) are run once, where they are written
+    (`Statement.run_once`). A DROP of an object that the state declares earlier and not again is refused:
+    the state would contradict itself.
+    """
+
+    live: dict[tuple[str, str], _Declared] = field(default_factory=dict)
+    dropped: dict[tuple[str, str], tuple[_Declared, _Declared]] = field(default_factory=dict)  # (DROP, definition)
+    run_once: set[tuple[str, int, int]] = field(default_factory=set)  # (file, line, column) of statements
+
+    def create(self, group: str, identity: str, label: str, replace: bool, file: str, line: int,
+               column: int) -> list[StateError]:
+        key, new = (group, identity), _Declared(file, line, column, label)
+        prev = self.live.get(key)
+        if prev is None:
+            self.dropped.pop(key, None)
+            self.live[key] = new
+            return []
+        if replace and prev.kind == new.kind and new.kind in _REPLACEABLE:
+            self.run_once.add((prev.file, prev.line, prev.column))
+            self.live[key] = new
+            return []
+        replace_hint = (" (a later CREATE OR REPLACE of the same kind may redefine it)"
+                        if prev.kind == new.kind and new.kind in _REPLACEABLE else "")
+        return [
+            StateError(f"duplicate definition: {label} is already defined at {prev.file}:{prev.line} ({prev.label}); "
+                       f"each object must be declared exactly once{replace_hint}", file, line, column),
+            StateError(f"duplicate definition: {prev.label} is defined again at {file}:{line}",
+                       prev.file, prev.line, prev.column),
+        ]
+
+    def drop(self, targets: list[tuple[str, str, bool]], file: str, line: int, column: int) -> None:
+        """A statement that only drops (`only_drops`), naming `targets` (`dropped_identities`)."""
+        self.run_once.add((file, line, column))
+        for group, identity, exact in targets:
+            if exact:
+                keys = [(group, identity)] if (group, identity) in self.live else []
+            else:
+                keys = [k for k in self.live if k[0] == group and k[1].startswith(identity)]
+                keys = keys if len(keys) == 1 else []  # ambiguous: PostgreSQL refuses the DROP
+            for key in keys:
+                prev = self.live.pop(key)
+                self.run_once.add((prev.file, prev.line, prev.column))
+                self.dropped[key] = (_Declared(file, line, column, prev.label), prev)
+
+    def finish(self) -> list[StateError]:
+        """Errors for the objects the state declares and then drops, never to declare them again."""
+        return [
+            StateError(f"DROP of {prev.label}, which the state declares at {prev.file}:{prev.line} and does not "
+                       "declare again: a state declares the objects that should exist (an object it does not "
+                       "declare is dropped by the plan); remove this DROP, and the definition if the object "
+                       "should not exist", drop.file, drop.line, drop.column)
+            for drop, prev in self.dropped.values()
+        ]

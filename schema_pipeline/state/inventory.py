@@ -13,7 +13,7 @@ from schema_pipeline.state.resolve import default_schemas
 
 def declared_object(stmt: Statement, default_schema: str = "public") -> DeclaredObject | None:
     """The object a CREATE statement declares, or None for other statements."""
-    if stmt.session_only or (stmt.kind and not stmt.kind.startswith("CREATE ")):
+    if stmt.session_only or stmt.run_once or (stmt.kind and not stmt.kind.startswith("CREATE ")):
         return None
     toks = code_tokens(stmt.sql)
     if not stmt.kind and not classify(toks).startswith("CREATE "):

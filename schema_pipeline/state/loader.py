@@ -7,12 +7,19 @@ import glob
 import hashlib
 import os
 import re
+from dataclasses import replace
 
 from pglast import parser as pg_parser
 
 from schema_pipeline.errors import StateError, StateErrors
 from schema_pipeline.state.classify import classify_words
-from schema_pipeline.state.identity import declared_identity
+from schema_pipeline.state.identity import (
+    Declarations,
+    declared_identity,
+    dropped_identities,
+    only_drops,
+    replaces,
+)
 from schema_pipeline.state.lexer import Token
 from schema_pipeline.state.model import DesiredState, Statement
 from schema_pipeline.state.parse import parse_file
@@ -191,8 +198,7 @@ def load_state(
     renames: dict[tuple[str, str], str] = {}
     digest = hashlib.sha256()
     rel_files: list[str] = []
-    # (group, identity) -> first (file, line, column, label)
-    defined: dict[tuple[str, str], tuple[str, int, int, str]] = {}
+    declared = Declarations()
     roles: dict[str, tuple[str, int]] = {}
 
     for rel, abspath in files:
@@ -225,15 +231,19 @@ def load_state(
         if text is None:
             errors.extend(derrs)
             continue
-        file_stmts, file_errors, file_renames = _read_file(rel, text, defined, roles)
+        file_stmts, file_errors, file_renames = _read_file(rel, text, declared, roles)
         statements.extend(file_stmts)
         errors.extend(file_errors)
         renames.update(file_renames)
 
+    errors.extend(declared.finish())
     if errors:
         order = {f: i for i, (f, _) in enumerate(files)}
         errors.sort(key=lambda e: (order.get(e.file or "", -1), e.line or 0, e.column or 0))
         raise StateErrors(errors)
+    if declared.run_once:
+        statements = [replace(s, run_once=True) if (s.file, s.line, s.column) in declared.run_once else s
+                      for s in statements]
     return DesiredState(
         root=base, files=rel_files, statements=statements, fingerprint=digest.hexdigest(), renames=renames,
         roles=roles,
@@ -288,8 +298,7 @@ def _comment_pieces(text: str) -> dict[int, tuple[Piece, list[Token], int]]:
 
 
 def _read_file(
-    rel: str, text: str, defined: dict[tuple[str, str], tuple[str, int, int, str]],
-    roles: dict[str, tuple[str, int]],
+    rel: str, text: str, declared: Declarations, roles: dict[str, tuple[str, int]],
 ) -> tuple[list[Statement], list[StateError], dict[tuple[str, str], str]]:
     """Parse (libpg_query), check against the allow-list, and locate one file's statements."""
     parsed = parse_file(text)
@@ -344,19 +353,11 @@ def _read_file(
                                node=ps.node_type, privileged=verdict.privileged))
         if problems:
             continue
-        declared = declared_identity(ps.node_type, ps.node, default_schema)
-        if declared is not None:
-            group, identity, label = declared
-            key = (group, identity)
-            if key in defined:
-                f0, l0, c0, label0 = defined[key]
-                errors.append(StateError(
-                    f"duplicate definition: {label} is already defined at {f0}:{l0} ({label0}); "
-                    "each object must be declared exactly once", rel, line, col))
-                errors.append(StateError(f"duplicate definition: {label0} is defined again at {rel}:{line}",
-                                         f0, l0, c0))
-            else:
-                defined[key] = (rel, line, col, label)
+        created = declared_identity(ps.node_type, ps.node, default_schema)
+        if created is not None:
+            errors.extend(declared.create(*created, replaces(ps.node_type, ps.node), rel, line, col))
+        elif only_drops(ps.node_type, ps.node):
+            declared.drop(dropped_identities(ps.node_type, ps.node, default_schema), rel, line, col)
         if (path := search_path_value(ps.node_type, ps.node)) is not None:
             default_schema = first_schema(path)
         if standard_strings != (standard_strings := standard_strings_after(ps.node_type, ps.node, standard_strings)):

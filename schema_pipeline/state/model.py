@@ -25,6 +25,11 @@ class Statement:
     node: str = field(default="", compare=False)
     # How the plan sandbox runs it when the loader's privileges do not suffice (state/policy.py LAST/RETRY).
     privileged: str = field(default="", compare=False)
+    # Run once by the plan database, where it is written, as psql would run it; a failure is no error and is
+    # not retried after the other statements (state/identity.py Declarations): every DROP and ALTER TABLE that
+    # only drops (pg_dump --clean: what they drop does not exist yet, and a retry would drop what the state
+    # declares), and a definition that a later statement replaces (pg_dump's placeholder views) or drops.
+    run_once: bool = field(default=False, compare=False)
 
 
 @dataclass
