@@ -15,7 +15,12 @@ class ExtensionGenerator(Generator):
         a = obj.attrs
         sql = f"CREATE EXTENSION IF NOT EXISTS {ident(obj.name)} WITH SCHEMA {ident(a['schema'])} " \
               f"VERSION {literal(a['version'])}"
-        return [step(obj, "create", sql)]
+        # CREATE EXTENSION gives the extension the comment of the target server's control file; the state's
+        # comment (pg_dump writes one for every extension, in the words of the server it dumped) is set after it.
+        comment = a.get("comment")
+        return [step(obj, "create", sql),
+                step(obj, "comment", f"COMMENT ON EXTENSION {ident(obj.name)} IS "
+                     f"{'NULL' if comment is None else literal(comment)}")]
 
     def drop(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
         return [step(obj, "drop", f"DROP EXTENSION IF EXISTS {ident(obj.name)}",
