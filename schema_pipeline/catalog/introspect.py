@@ -159,6 +159,11 @@ def _introspect(
 _BUILD_LOCK = threading.Lock()
 
 
+def _stattargets(rows: list[list[int]]) -> dict[str, int]:
+    """{"1": 3000}: the statistics target of each index column that has one, by column number."""
+    return {str(n): target for n, target in rows}
+
+
 def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], include_schemas: list[str] | None,
            exclude_schemas: list[str] | None) -> Catalog:
     b = _Builder()
@@ -375,6 +380,8 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
                     attrs["clustered"] = True
                 if r["comment"] is not None:  # COMMENT ON INDEX of the constraint's index
                     attrs["index_comment"] = r["comment"]
+                if r["stattargets"]:  # ALTER INDEX ... ALTER COLUMN n SET STATISTICS (an exclusion expression)
+                    attrs["index_stattargets"] = _stattargets(r["stattargets"])
             continue
         pkind = "matview" if r["relkind"] == "m" else "table"
         tid = node_id(pkind, _q(r["schema"], r["table_name"]))
@@ -384,6 +391,8 @@ def _build(conn: psycopg.Connection, rows: dict[str, list[dict[str, Any]]], incl
                  "attached_to": r["attached_to"]}
         if r["replident"]:
             attrs["replica_identity"] = True
+        if r["stattargets"]:  # ALTER INDEX ... ALTER COLUMN n SET STATISTICS (expression columns)
+            attrs["stattargets"] = _stattargets(r["stattargets"])
         if not r["valid"]:
             attrs["invalid"] = True  # left by an interrupted CREATE INDEX CONCURRENTLY: rebuilt by the next plan
         deps = [tid] + ([node_id("index", r["attached_to"])] if r["attached_to"] else [])

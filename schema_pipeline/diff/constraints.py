@@ -14,6 +14,7 @@ from schema_pipeline.diff.common import (
     replica_identity_steps,
     step,
 )
+from schema_pipeline.diff.indexes import stattarget_steps
 
 
 def _table_ref(obj: DbObject) -> str:
@@ -31,10 +32,13 @@ def _attach_steps(obj: DbObject) -> list[Step]:
 
 
 def _index_steps(obj: DbObject, old: dict, new: dict, ctx: DiffContext) -> list[Step]:
-    """What is set on the index of a primary key, unique or exclusion constraint: CLUSTER ON and its comment."""
+    """What is set on the index of a primary key, unique or exclusion constraint: CLUSTER ON, its comment and
+    the statistics targets of its expression columns."""
     steps = cluster_steps(obj, _table_ref(obj), obj.name, bool(old.get("clustered")), bool(new.get("clustered")), ctx)
     steps += comment_steps(obj, f"INDEX {qname(obj.schema, obj.name)}", old.get("index_comment"),
                            new.get("index_comment"))
+    steps += stattarget_steps(obj, qname(obj.schema, obj.name), old.get("index_stattargets"),
+                              new.get("index_stattargets"))
     return steps
 
 

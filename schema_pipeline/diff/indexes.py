@@ -29,6 +29,14 @@ def _on_partitioned_table(obj: DbObject, ctx: DiffContext) -> bool:
     return bool(table and table.attrs.get("relkind") == "p")
 
 
+def stattarget_steps(obj: DbObject, index: str, old: dict | None, new: dict | None) -> list[Step]:
+    """ALTER INDEX ... ALTER COLUMN n SET STATISTICS where an index column's statistics target changed
+    (`old`/`new`: {"1": 3000} by column number; only expression columns have one)."""
+    o, n = old or {}, new or {}
+    return [step(obj, "alter", f"ALTER INDEX {index} ALTER COLUMN {col} SET STATISTICS {n.get(col, -1)}")
+            for col in sorted(set(o) | set(n), key=int) if o.get(col) != n.get(col)]
+
+
 class IndexGenerator(Generator):
     kind = "index"
 
@@ -50,6 +58,7 @@ class IndexGenerator(Generator):
         steps += cluster_steps(obj, _table(obj), obj.name, False, bool(obj.attrs.get("clustered")), ctx)
         steps += comment_steps(obj, f"INDEX {ref}", None, obj.attrs.get("comment"))
         steps += replica_identity_steps(obj, _table(obj), obj.name, False, bool(obj.attrs.get("replica_identity")))
+        steps += stattarget_steps(obj, ref, None, obj.attrs.get("stattargets"))
         return steps
 
     def drop(self, obj: DbObject, ctx: DiffContext) -> list[Step]:
@@ -88,4 +97,6 @@ class IndexGenerator(Generator):
                                new.attrs.get("comment"))
         steps += replica_identity_steps(new, _table(new), new.name, bool(old.attrs.get("replica_identity")),
                                         bool(new.attrs.get("replica_identity")))
+        steps += stattarget_steps(new, qname(new.schema, new.name), old.attrs.get("stattargets"),
+                                  new.attrs.get("stattargets"))
         return steps
