@@ -162,12 +162,11 @@ class Declarations:
     the earlier definition; a DROP ends a declaration, which a later statement may declare again. Definitions
     that a later statement replaces or drops, every DROP, and every ALTER TABLE that only drops (pg_dump --clean
     writes DROP CONSTRAINT and ALTER COLUMN ... DROP DEFAULT) are run once, where they are written
-    (`Statement.run_once`). A DROP of an object that the state declares earlier and not again is refused:
-    the state would contradict itself.
+    (`Statement.run_once`): the plan database ends as psql would leave an empty database (an object declared and
+    then dropped for good is not in the desired state).
     """
 
     live: dict[tuple[str, str], _Declared] = field(default_factory=dict)
-    dropped: dict[tuple[str, str], tuple[_Declared, _Declared]] = field(default_factory=dict)  # (DROP, definition)
     run_once: set[tuple[str, int, int]] = field(default_factory=set)  # (file, line, column) of statements
 
     def create(self, group: str, identity: str, label: str, replace: bool, file: str, line: int,
@@ -175,7 +174,6 @@ class Declarations:
         key, new = (group, identity), _Declared(file, line, column, label)
         prev = self.live.get(key)
         if prev is None:
-            self.dropped.pop(key, None)
             self.live[key] = new
             return []
         if replace and prev.kind == new.kind and new.kind in _REPLACEABLE:
@@ -203,14 +201,3 @@ class Declarations:
             for key in keys:
                 prev = self.live.pop(key)
                 self.run_once.add((prev.file, prev.line, prev.column))
-                self.dropped[key] = (_Declared(file, line, column, prev.label), prev)
-
-    def finish(self) -> list[StateError]:
-        """Errors for the objects the state declares and then drops, never to declare them again."""
-        return [
-            StateError(f"DROP of {prev.label}, which the state declares at {prev.file}:{prev.line} and does not "
-                       "declare again: a state declares the objects that should exist (an object it does not "
-                       "declare is dropped by the plan); remove this DROP, and the definition if the object "
-                       "should not exist", drop.file, drop.line, drop.column)
-            for drop, prev in self.dropped.values()
-        ]

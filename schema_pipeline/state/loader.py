@@ -236,7 +236,6 @@ def load_state(
         errors.extend(file_errors)
         renames.update(file_renames)
 
-    errors.extend(declared.finish())
     if errors:
         order = {f: i for i, (f, _) in enumerate(files)}
         errors.sort(key=lambda e: (order.get(e.file or "", -1), e.line or 0, e.column or 0))
