@@ -99,12 +99,14 @@ def current_catalog(target_url: str, *, scope: Scope | None = None, progress: Pr
 
 
 def declared_renames(state: DesiredState | None, desired) -> dict[tuple[str, str], str]:
-    """The state's declared renames, enum values included (resolved against the desired catalog)."""
+    """The state's declared renames, enum values included (resolved against the desired catalog), and its declared
+    conversions of column values, as ("using", "schema.table.column") -> expression."""
     if state is None:
         return {}
     from schema_pipeline.diff.renames import enum_value_renames
 
-    return {**state.renames, **enum_value_renames(state.statements, desired)}
+    conversions = {("using", column): expr for column, expr in state.conversions.items()}  # diff/columns.py
+    return {**state.renames, **enum_value_renames(state.statements, desired), **conversions}
 
 
 @gc_paused()  # large catalogs: the collector's full passes cost more than the diff itself
@@ -123,6 +125,29 @@ def plan_catalogs(current, desired, renames: dict[tuple[str, str], str] | None =
     return Plan(steps=steps, target_fingerprint=current.fingerprint() if fingerprints else "",
                 desired_fingerprint=desired.fingerprint() if fingerprints else "", server_version=getattr(current, "server_version", 0),
                 created_at=_now().isoformat(timespec="seconds"))
+
+
+def convert_empty_tables(target_url: str, p: Plan) -> Plan:
+    """Type changes without a cast (diff/columns.py) on tables that have no rows: nothing to delete, so no
+    DELETES_DATA hazard (the step refuses to run if rows arrived since). Best effort: a table that cannot be
+    read, or has row security, keeps the hazard."""
+    from schema_pipeline.diff.columns import conversion_tables
+    from schema_pipeline.diff.columns import convert_empty_tables as convert
+
+    tables = conversion_tables(p.steps)
+    if not tables:
+        return p
+    empty: set[str] = set()
+    with suppress(psycopg.Error, SchemaPipelineError), connect(target_url) as conn:
+        conn.execute("SET statement_timeout = '10s'")
+        for table in sorted(tables):
+            with suppress(psycopg.Error):  # row security could hide rows from this role: such tables keep it
+                secured = conn.execute("SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid = %s::regclass",
+                                       (table,)).fetchone()[0]
+                if not secured and not conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
+                    empty.add(table)
+    p.steps = convert(p.steps, empty)
+    return p
 
 
 def annotate_plan_sizes(target_url: str, p: Plan) -> Plan:
@@ -158,6 +183,7 @@ def plan(target_url: str, state: DesiredState, *, scope: Scope | None = None, pl
         current = fut_current.result()
     p = plan_catalogs(current, desired, declared_renames(state, desired), online=online,
                       ownership=_scope(scope).ownership, fingerprints=fingerprints)
+    p = convert_empty_tables(target_url, p)
     phases.advance(detail=f"diff done: {len(p.steps)} step(s)")
     p = annotate_plan_sizes(target_url, p)
     phases.finish(detail=f"{len(p.steps)} step(s)")

@@ -198,18 +198,25 @@ def test_converges(make_db, name):
     assert_converges(make_db, from_sql, to_sql)
 
 
-def test_type_change_without_a_cast_refuses_a_table_with_rows(make_db) -> None:
+def test_type_change_without_a_cast_deletes_the_values_with_a_hazard(make_db) -> None:
+    """No cast from bigint to timestamp: the column keeps its place but not its values (DELETES_DATA); the engine
+    lifts the hazard only for a table that has no rows (test_pg_dump_idioms.py)."""
     import psycopg
 
     from schema_pipeline.diff import diff_catalogs
+    from schema_pipeline.plan.model import HazardType
     from schema_pipeline_tests.engine_harness import apply_steps, read_catalog
 
     url = make_db("CREATE TABLE t (id int, c bigint); INSERT INTO t VALUES (1, 1700000000)")
-    steps = diff_catalogs(read_catalog(url), read_catalog(make_db("CREATE TABLE t (id int, c timestamp);")))
-    before = read_catalog(url)
-    with pytest.raises(psycopg.errors.RaiseException, match="no cast from bigint"):
-        apply_steps(url, steps)
-    assert read_catalog(url) == before
+    desired = read_catalog(make_db("CREATE TABLE t (id int, c timestamp);"))
+    steps = diff_catalogs(read_catalog(url), desired)
+    assert [s.sql for s in steps] == ['ALTER TABLE "public"."t" ALTER COLUMN "c" TYPE timestamp without time zone '
+                                      'USING NULL;']
+    assert any(h.type == HazardType.DELETES_DATA and "no cast from bigint" in h.message for h in steps[0].hazards)
+    apply_steps(url, steps)
+    assert not diff_catalogs(read_catalog(url), desired)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT id, c FROM t").fetchall() == [(1, None)]
 
 
 @pytest.mark.parametrize("from_sql,to_sql,column", [

@@ -18,6 +18,8 @@ class DiffContext:
     created: set[str] = field(default_factory=set)  # ids created from scratch
     recreated: set[str] = field(default_factory=set)  # ids dropped then created again
     invalidated: set[str] = field(default_factory=set)  # ids whose view-like dependents must be recreated
+    # Declared conversions for type changes: column key ("schema.table.column") -> USING expression.
+    conversions: dict[str, str] = field(default_factory=dict)
 
     def gone(self, nid: str | None) -> bool:
         """True when `nid` is dropped (for good or to be recreated) in this migration."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from schema_pipeline.catalog.model import DbObject
 from schema_pipeline.catalog.names import ident, literal, qname
 from schema_pipeline.diff.base import DiffContext, Generator
-from schema_pipeline.diff.common import HazardType, Step, acl_steps, comment_steps, hz, step
+from schema_pipeline.diff.common import Hazard, HazardType, Step, acl_steps, comment_steps, hz, step
 from schema_pipeline.errors import UnplannableChange
 
 _INT_WIDTH = {"smallint": 2, "integer": 4, "bigint": 8}
@@ -172,15 +173,66 @@ def _is_user_type(type_sql: str, ctx: DiffContext, desired: bool) -> bool:
     return obj is not None and obj.attrs.get("typtype") == "e"
 
 
-_NUMBERS = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
-_DATETIMES = {"timestamp without time zone", "timestamp with time zone", "date", "time without time zone",
-              "time with time zone", "interval"}
+# PostgreSQL's built-in casts between common built-in types (pg_cast, the same from 12 to 17): type -> the
+# types it can be cast to. Every type casts to and from the string types (I/O conversion), and each type to
+# itself (a new length or precision).
+_BUILTIN_CASTS: dict[str, frozenset[str]] = {k: frozenset(v.split(", ")) for k, v in {
+    "bigint": "bit, double precision, integer, money, numeric, oid, real, smallint",
+    "bit": "bigint, bit varying, integer",
+    "bit varying": "bit",
+    "boolean": "character, character varying, integer, text",
+    "box": "circle, lseg, point, polygon",
+    "cidr": "character, character varying, inet, text",
+    "circle": "box, point, polygon",
+    "date": "timestamp with time zone, timestamp without time zone",
+    "double precision": "bigint, integer, numeric, real, smallint",
+    "inet": "character, character varying, cidr, text",
+    "integer": "bigint, bit, boolean, double precision, money, numeric, oid, real, smallint",
+    "interval": "time without time zone",
+    "json": "jsonb",
+    "jsonb": "bigint, boolean, double precision, integer, json, numeric, real, smallint",
+    "lseg": "point",
+    "macaddr": "macaddr8",
+    "macaddr8": "macaddr",
+    "money": "numeric",
+    "numeric": "bigint, double precision, integer, money, real, smallint",
+    "oid": "bigint, integer",
+    "path": "polygon",
+    "point": "box",
+    "polygon": "box, circle, path, point",
+    "real": "bigint, double precision, integer, numeric, smallint",
+    "smallint": "bigint, double precision, integer, numeric, oid, real",
+    "time with time zone": "time without time zone",
+    "time without time zone": "interval, time with time zone",
+    "timestamp with time zone": "date, time with time zone, time without time zone, timestamp without time zone",
+    "timestamp without time zone": "date, time without time zone, timestamp with time zone",
+    "xml": "character, character varying, text",
+}.items()}
+_STRING_TYPES = {"text", "character varying", "character", "name"}
+# The built-in types whose casts _BUILTIN_CASTS lists completely; of other types (user-defined, extensions')
+# nothing is assumed: the conversion is written as a cast and the rehearsal tells.
+_KNOWN_TYPES = set(_BUILTIN_CASTS) | _STRING_TYPES | {
+    "uuid", "bytea", "tsvector", "tsquery", "line", "int4range", "int8range", "numrange", "daterange", "tsrange",
+    "tstzrange", "pg_lsn"}
 
 
-def _no_cast(old: str, new: str) -> bool:
-    """True for type pairs PostgreSQL has no cast for (numbers <-> date/time types)."""
-    ob, nb = _split_type(old)[0], _split_type(new)[0]
-    return (ob in _NUMBERS and nb in _DATETIMES) or (ob in _DATETIMES and nb in _NUMBERS)
+def has_cast(old: str, new: str, ctx: DiffContext | None = None) -> bool:
+    """Whether `USING column::new` can convert a column of type `old` (format_type names): False only for
+    built-in types that PostgreSQL has no cast between (bigint -> uuid, integer -> date, ...) and no cast of the
+    target's converts either."""
+    ob, _om, od = _element(old)
+    nb, _nm, nd = _element(new)
+    if od == nd and (ob == nb or ob in _STRING_TYPES or nb in _STRING_TYPES):
+        return True
+    if (not od and ob in _STRING_TYPES) or (not nd and nb in _STRING_TYPES):
+        return True  # I/O conversion of the whole value, arrays included
+    if ob not in _KNOWN_TYPES or nb not in _KNOWN_TYPES:
+        return True
+    if od != nd:
+        return False
+    if ctx is not None and ctx.current.get(f"cast:({ob} AS {nb})") and ctx.desired.get(f"cast:({ob} AS {nb})"):
+        return True
+    return nb in _BUILTIN_CASTS.get(ob, frozenset())
 
 
 def _keys_on(col_id: str, ctx: DiffContext) -> list[str]:
@@ -200,14 +252,61 @@ def _refuse_key_column(col: DbObject, new_type: str, old_type: str, ctx: DiffCon
             "change it with a migration of your own (add a column of the new type, convert, swap the keys)")
 
 
-def _empty_only_type_change(col: DbObject, table: str, new_type: str, old_type: str, hazards: list) -> Step:
-    """A type change without a cast: done only while the table is empty (no data conversion is invented)."""
-    message = (f"no cast from {old_type} to {new_type} for {col.key}: the table must be empty; "
-               "convert the data with a migration of your own")
-    sql = (f"DO $sp$ BEGIN\n  LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\n"
-           f"  IF EXISTS (SELECT 1 FROM {table}) THEN\n    RAISE EXCEPTION {literal(message).replace('%', '%%')};\n"
-           f"  END IF;\n  ALTER TABLE {table} ALTER COLUMN {ident(col.name)} TYPE {new_type} USING NULL;\nEND $sp$")
-    return step(col, "alter", sql, *hazards, hz(HazardType.CORRECTNESS, message))
+NO_CAST = "no cast from "
+
+
+def _no_cast_type_change(col: DbObject, table: str, new_type: str, old_type: str, hazards: list,
+                         using: str | None) -> Step:
+    """A type change PostgreSQL has no cast for: with the conversion the state declares (`using`), else the
+    column keeps its place, constraints and indexes but not its values: they become NULL, or the column's new
+    default, as dropping the column and adding it again would make them (DELETES_DATA; `convert_empty_tables`
+    lifts the hazard for a table with no rows)."""
+    ref = f"ALTER TABLE {table} ALTER COLUMN {ident(col.name)} TYPE {new_type} USING"
+    if using:
+        return step(col, "alter", f"{ref} {using}", *hazards)
+    a = col.attrs
+    fill = f"({a['default']})" if a.get("default") is not None and not a.get("identity") else "NULL"
+    message = (f"{NO_CAST}{old_type} to {new_type} for {col.key}: its values are deleted (the column is emptied, "
+               f"{'then set to its default' if fill != 'NULL' else 'set to NULL'}, as dropping and adding it "
+               "again would); to keep them, declare their conversion on the column's line: "
+               "-- schema-pipeline: using <expression>")
+    relation = (col.parent or ":").split(":", 1)[1]
+    return step(col, "alter", f"{ref} {fill}", *hazards, Hazard(HazardType.DELETES_DATA, message, relation=relation))
+
+
+_CONVERSION = re.compile(r'^ALTER TABLE ("(?:[^"]|"")*"\."(?:[^"]|"")*") ALTER COLUMN ')
+
+
+def _no_cast_hazard(s: Step) -> Hazard | None:
+    return next((h for h in s.hazards if h.type == HazardType.DELETES_DATA and h.message.startswith(NO_CAST)), None)
+
+
+def conversion_tables(steps: list[Step]) -> set[str]:
+    """The tables (quoted, qualified) of the type changes without a cast that delete values if there are any."""
+    return {m.group(1) for s in steps if s.object_kind == "column" and _no_cast_hazard(s)
+            and (m := _CONVERSION.match(s.sql))}
+
+
+def convert_empty_tables(steps: list[Step], empty: set[str]) -> list[Step]:
+    """The steps with each type change without a cast on a table of `empty` (tables without rows when the plan
+    is made) as one that deletes nothing: no DELETES_DATA hazard, and the step refuses to run (and with it the
+    whole transaction) if the table has rows by then."""
+    out: list[Step] = []
+    for s in steps:
+        hazard = _no_cast_hazard(s) if s.object_kind == "column" else None
+        m = _CONVERSION.match(s.sql) if hazard else None
+        if m is None or m.group(1) not in empty:
+            out.append(s)
+            continue
+        table = m.group(1)
+        message = (f"{hazard.relation} has rows now but had none when the plan was made: the type change of "
+                   f"{s.object_name} would delete their values; re-create the plan")
+        tag = next(t for t in (f"$sp{n or ''}$" for n in range(100)) if t not in s.sql)
+        sql = (f"DO {tag} BEGIN\n  LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\n"
+               f"  IF EXISTS (SELECT 1 FROM {table}) THEN\n    RAISE EXCEPTION {literal(message).replace('%', '%%')};\n"
+               f"  END IF;\n  {s.sql}\nEND {tag};")
+        out.append(replace(s, sql=sql, hazards=[h for h in s.hazards if h is not hazard]))
+    return out
 
 
 def _identity_catch_up(col: DbObject, table: str) -> list[Step]:
@@ -296,9 +395,11 @@ class ColumnGenerator(Generator):
             collate = f" COLLATE {a['collation']}" if a.get("collation") else ""
             via = "::text" if _is_user_type(o["type"], ctx, False) or _is_user_type(a["type"], ctx, True) else ""
             arr = "[]" if via and a["type"].endswith("[]") else ""
-            if _no_cast(o["type"], a["type"]):
-                _refuse_key_column(new, a["type"] + collate, o["type"], ctx)
-                steps.append(_empty_only_type_change(new, ref, a["type"] + collate, o["type"], hazards))
+            using = ctx.conversions.get(new.key)
+            if not has_cast(o["type"], a["type"], ctx) or using:
+                if not using:
+                    _refuse_key_column(new, a["type"] + collate, o["type"], ctx)
+                steps.append(_no_cast_type_change(new, ref, a["type"] + collate, o["type"], hazards, using))
             else:
                 steps.append(step(new, "alter", f"{col} TYPE {a['type']}{collate} USING {ident(new.name)}{via}{arr}::"
                                   f"{a['type']}", *hazards))

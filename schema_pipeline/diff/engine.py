@@ -39,16 +39,21 @@ def diff_catalogs(current: Catalog, desired: Catalog, renames: Renames | None = 
     """Ordered steps whose execution transforms `current` into `desired` (empty when converged).
 
     `renames` are the state's declared renames ({(kind, qualified new name): old name}); pending ones
-    become `ALTER ... RENAME` steps that run first, instead of a drop and a create. `owners` is the
-    ownership mode for objects whose owner the state does not set (diff/owners.py).
+    become `ALTER ... RENAME` steps that run first, instead of a drop and a create. Entries of kind "using"
+    are declared conversions ({("using", "schema.table.column"): expression}) for type changes. `owners` is
+    the ownership mode for objects whose owner the state does not set (diff/owners.py).
     """
+    conversions = {name: expr for (kind, name), expr in (renames or {}).items() if kind == "using"}
+    if conversions:
+        renames = {key: old for key, old in renames.items() if key[0] != "using"}
     current, rename_steps = plan_renames(current, desired, renames)
     desired = unspecified_owners(current, desired, owners)
-    return drop_redundant_owner_steps(rename_steps + _diff(current, desired), desired, current.role or desired.role)
+    return drop_redundant_owner_steps(rename_steps + _diff(current, desired, conversions), desired,
+                                      current.role or desired.role)
 
 
-def _diff(current: Catalog, desired: Catalog) -> list[Step]:
-    ctx = DiffContext(current, desired)
+def _diff(current: Catalog, desired: Catalog, conversions: dict[str, str] | None = None) -> list[Step]:
+    ctx = DiffContext(current, desired, conversions=conversions or {})
     cur, des = current.objects, desired.objects
     ctx.dropped = {k for k in cur if k not in des}
     ctx.created = {k for k in des if k not in cur}

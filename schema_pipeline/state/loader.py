@@ -13,6 +13,7 @@ from pglast import parser as pg_parser
 
 from schema_pipeline.errors import StateError, StateErrors
 from schema_pipeline.state.classify import classify_words
+from schema_pipeline.state.conversions import collect_conversions
 from schema_pipeline.state.identity import (
     Declarations,
     declared_identity,
@@ -200,6 +201,7 @@ def load_state(
     rel_files: list[str] = []
     declared = Declarations()
     roles: dict[str, tuple[str, int]] = {}
+    conversions: dict[str, str] = {}
 
     for rel, abspath in files:
         rel_files.append(rel)
@@ -231,7 +233,7 @@ def load_state(
         if text is None:
             errors.extend(derrs)
             continue
-        file_stmts, file_errors, file_renames = _read_file(rel, text, declared, roles)
+        file_stmts, file_errors, file_renames = _read_file(rel, text, declared, roles, conversions)
         statements.extend(file_stmts)
         errors.extend(file_errors)
         renames.update(file_renames)
@@ -245,7 +247,7 @@ def load_state(
                       for s in statements]
     return DesiredState(
         root=base, files=rel_files, statements=statements, fingerprint=digest.hexdigest(), renames=renames,
-        roles=roles,
+        roles=roles, conversions=conversions,
     )
 
 
@@ -297,7 +299,7 @@ def _comment_pieces(text: str) -> dict[int, tuple[Piece, list[Token], int]]:
 
 
 def _read_file(
-    rel: str, text: str, declared: Declarations, roles: dict[str, tuple[str, int]],
+    rel: str, text: str, declared: Declarations, roles: dict[str, tuple[str, int]], conversions: dict[str, str],
 ) -> tuple[list[Statement], list[StateError], dict[tuple[str, str], str]]:
     """Parse (libpg_query), check against the allow-list, and locate one file's statements."""
     parsed = parse_file(text)
@@ -348,6 +350,10 @@ def _read_file(
             piece, following, prev_end = pieces[ps.start]
             directives = _directives(piece, following, index, prev_end)
             renames.update(collect_renames(text, index, piece, piece.tokens, kind, default_schema))
+            declared_conversions, conversion_errors = collect_conversions(
+                ps.node_type, ps.node, piece, index, parsed.char, default_schema, rel)
+            conversions.update(declared_conversions)
+            errors.extend(conversion_errors)
         stmts.append(Statement(sql, rel, line, col, kind, verdict.session_only, directives,
                                node=ps.node_type, privileged=verdict.privileged))
         if problems:

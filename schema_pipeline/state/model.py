@@ -42,6 +42,9 @@ class DesiredState:
     fingerprint: str
     # Declared renames, e.g. {("table", "public.new_name"): "old_name"}; filled by the parser.
     renames: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Declared conversions of column values for type changes ("schema.table.column" -> USING expression), from
+    # `-- schema-pipeline: using ...` comments (state/conversions.py).
+    conversions: dict[str, str] = field(default_factory=dict)
     # Roles the statements name (OWNER TO, GRANT ... TO, AUTHORIZATION, ...): role -> (file, line) of first use.
     roles: dict[str, tuple[str, int]] = field(default_factory=dict)
 
