@@ -28,8 +28,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from schema_pipeline.catalog.model import Catalog, node_id
 from schema_pipeline.db import connect, database_name, describe, password_of, redact, with_database
+from schema_pipeline.diff.owners import rendered_role
 from schema_pipeline.errors import ConnectionFailed, PlanLoadError, StateError
 from schema_pipeline.progress import Counter, ProgressFn, report
+from schema_pipeline.sandbox.settings import LOADER
 from schema_pipeline.state.loadtime import matview_without_data
 from schema_pipeline.state.model import DesiredState, Statement
 from schema_pipeline.state.policy import EXTENSION, LAST, RETRY
@@ -409,7 +411,7 @@ def _dedicated_loader(conn: psycopg.Connection, dbname: str, roles: Iterable[str
     """On a dedicated planning server, as its superuser: a throw-away login role (no superuser, no CREATEDB,
     no CREATEROLE) that owns the plan database and is a member of the roles the state names (created
     NOLOGIN when missing). Returns (loader, password, roles created)."""
-    loader, password = f"schema_pipeline_loader_{uuid.uuid4().hex[:12]}", secrets.token_urlsafe(24)
+    loader, password = f"{LOADER}_{uuid.uuid4().hex[:12]}", secrets.token_urlsafe(24)
     conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
         sql.Identifier(loader), sql.Literal(password)))
     conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(loader)))
@@ -471,6 +473,7 @@ def desired_catalog(
             loaded.apply_to(catalog)
             if admin_url is not None:
                 _owned_by_loader(catalog, conninfo_to_dict(admin_url).get("user") or "", conn.info.user)
+            catalog = _renamed_role(catalog, conn.info.user, LOADER)
     except psycopg.Error as exc:
         raise PlanLoadError(redact(f"plan database failed: {exc}", secret)) from None
     with _cache_lock:
@@ -487,6 +490,39 @@ def _owned_by_loader(catalog: Catalog, admin: str, loader: str) -> None:
     for obj in list(catalog.objects.values()):
         if obj.attrs.get("owner") == admin:
             catalog.add(replace(obj, attrs={**obj.attrs, "owner": loader}))
+
+
+def _renamed_role(catalog: Catalog, old: str, new: str) -> Catalog:
+    """The catalog with role `old` as `new` wherever the catalog names it: owners, privileges (grantee and
+    grantor), default privileges, the reading role.
+
+    Whatever role loaded the state (the sandbox's loader, a dedicated planning server's throw-away login
+    role or the operator's own role), the same state gives the same desired catalog and fingerprint, so a
+    plan saved with one plan server is applied with another."""
+    if old == new:
+        return catalog
+    old_r, new_r = rendered_role(old), rendered_role(new)
+
+    def acl(items: list[str]) -> list[str]:
+        out = []
+        for item in items:
+            grantee, eq, rest = item.partition("=")
+            privs, slash, grantor = rest.rpartition("/")
+            out.append(f"{new_r if grantee == old_r else grantee}{eq}{privs}{slash}"
+                       f"{new_r if slash and grantor == old_r else grantor}")
+        return sorted(out)
+
+    renamed = Catalog(server_version=catalog.server_version, role=new)
+    for obj in catalog.objects.values():
+        attrs, key = obj.attrs, obj.key
+        if attrs.get("owner") == old:
+            attrs = {**attrs, "owner": new}
+        if isinstance(attrs.get("acl"), list) and any(old_r in item for item in attrs["acl"]):
+            attrs = {**attrs, "acl": acl(attrs["acl"])}
+        if obj.kind == "defacl" and attrs.get("role") == old:
+            attrs, key = {**attrs, "role": new}, new + key[len(old):]
+        renamed.add(obj if attrs is obj.attrs and key == obj.key else replace(obj, attrs=attrs, key=key))
+    return renamed
 
 
 def _cache_key(state: DesiredState, major: int, plan_server_url: str | None, include: list[str] | None,

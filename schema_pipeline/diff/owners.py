@@ -25,7 +25,7 @@ from schema_pipeline.plan.model import Step
 _IDENT = r"[a-z_][a-z0-9_$]*"
 
 
-def _rendered_role(role: str) -> str:
+def rendered_role(role: str) -> str:
     """A role as the catalog queries render grantees (quote_ident)."""
     return role if re.fullmatch(_IDENT, role) else '"' + role.replace('"', '""') + '"'
 
@@ -53,7 +53,7 @@ def unspecified_owners(current: Catalog, desired: Catalog, mode: str = "all") ->
             continue
         attrs = dict(obj.attrs, owner=owner)
         if isinstance(attrs.get("acl"), list):
-            old_g, new_g = _rendered_role(role), _rendered_role(owner)
+            old_g, new_g = rendered_role(role), rendered_role(owner)
             attrs["acl"] = sorted(new_g + item[len(old_g):] if item.rpartition("=")[0] == old_g else item
                                   for item in attrs["acl"])
         changed[oid] = replace(obj, attrs=attrs)
