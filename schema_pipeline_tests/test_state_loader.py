@@ -512,3 +512,22 @@ def test_standard_conforming_strings_off_is_accepted_while_no_literal_depends_on
     with pytest.raises(StateErrors) as exc:
         load_state(str(tmp_path))
     assert str(exc.value).startswith("a.sql:3:23: standard_conforming_strings is off here (SET at line 1)")
+
+
+def test_an_unchanged_state_is_parsed_once(tmp_path: Path, monkeypatch) -> None:
+    from schema_pipeline.state import loader
+
+    monkeypatch.setenv("SCHEMA_PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
+    _write(tmp_path / "s", {"a.sql": "CREATE TABLE t (id int);\n-- schema-pipeline: renamed from old_v\nCREATE VIEW v AS SELECT id FROM t;\n"})
+    first = load_state(str(tmp_path / "s"))
+
+    def parser_called(*args, **kwargs):
+        raise AssertionError("an unchanged state must not be parsed again")
+
+    monkeypatch.setattr(loader, "parse_file", parser_called)
+    second = load_state(str(tmp_path / "s"))
+    assert second.statements == first.statements and second.renames == first.renames == {("view", "public.v"): "old_v"}
+    assert [s.directives for s in second.statements] == [s.directives for s in first.statements]
+    (tmp_path / "s" / "a.sql").write_text("CREATE TABLE t (id int, b int);\n")  # changed: parsed again
+    with pytest.raises(AssertionError, match="parsed again"):
+        load_state(str(tmp_path / "s"))

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pglast import parser as pg_parser
 
 from schema_pipeline.errors import StateError, StateErrors
+from schema_pipeline.state import cache as state_cache
 from schema_pipeline.state.classify import classify_words
 from schema_pipeline.state.conversions import collect_conversions
 from schema_pipeline.state.identity import (
@@ -202,6 +203,7 @@ def load_state(
     declared = Declarations()
     roles: dict[str, tuple[str, int]] = {}
     conversions: dict[str, str] = {}
+    contents: list[tuple[str, bytes]] = []
 
     for rel, abspath in files:
         rel_files.append(rel)
@@ -229,6 +231,12 @@ def load_state(
             errors.append(StateError(f"file is above the limit of {max_file_bytes} bytes", rel))
             continue
         digest.update(rel.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+        contents.append((rel, data))
+
+    key = state_cache.cache_key(digest.hexdigest(), max_file_bytes) if not errors else ""
+    if key and (cached := state_cache.get(key)) is not None:
+        return replace(cached, root=base)  # the same files parsed before: they were valid then
+    for rel, data in contents:
         text, derrs = _decode(rel, data)
         if text is None:
             errors.extend(derrs)
@@ -245,10 +253,12 @@ def load_state(
     if declared.run_once:
         statements = [replace(s, run_once=True) if (s.file, s.line, s.column) in declared.run_once else s
                       for s in statements]
-    return DesiredState(
+    state = DesiredState(
         root=base, files=rel_files, statements=statements, fingerprint=digest.hexdigest(), renames=renames,
         roles=roles, conversions=conversions,
     )
+    state_cache.put(key, state)
+    return state
 
 
 _MAX_ERRORS_PER_FILE = 50
