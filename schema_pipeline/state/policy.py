@@ -69,6 +69,9 @@ _UNMANAGED = {
     "CreateOpFamilyStmt": "OPERATOR FAMILY", "AlterOpFamilyStmt": "OPERATOR FAMILY",
     "ImportForeignSchemaStmt": "IMPORT FOREIGN SCHEMA (foreign tables)",
 }
+_CLUSTER_OBJTYPES = {"OBJECT_DATABASE": "DATABASE", "OBJECT_TABLESPACE": "TABLESPACE", "OBJECT_ROLE": "ROLE",
+                     "OBJECT_SUBSCRIPTION": "SUBSCRIPTION", "OBJECT_PARAMETER_ACL": "PARAMETER",
+                     "OBJECT_LARGEOBJECT": "LARGE OBJECT"}
 _UNMANAGED_DEFINE = {"OBJECT_TSPARSER": "TEXT SEARCH PARSER", "OBJECT_TSTEMPLATE": "TEXT SEARCH TEMPLATE"}
 _UNMANAGED_OBJTYPES = {"OBJECT_FOREIGN_TABLE": "FOREIGN TABLE", "OBJECT_OPCLASS": "OPERATOR CLASS",
                        "OBJECT_OPFAMILY": "OPERATOR FAMILY", "OBJECT_ACCESS_METHOD": "ACCESS METHOD",
@@ -312,6 +315,12 @@ def check_statement(node_type: str, node: dict, default_schema: str) -> Verdict:
         return _refuse(_not_managed(f"{_verb(node_type)}{_UNMANAGED[node_type]}"))
     if node_type == "DefineStmt" and node.get("kind") in _UNMANAGED_DEFINE:
         return _refuse(_not_managed(f"CREATE {_UNMANAGED_DEFINE[node['kind']]}"))
+    objtype = node.get("objtype") or node.get("objectType") or node.get("renameType") or ""
+    if node_type in ("AlterOwnerStmt", "RenameStmt", "CommentStmt", "GrantStmt") and objtype in _CLUSTER_OBJTYPES:
+        what = _CLUSTER_OBJTYPES[objtype]
+        return _refuse(f"{what} {'is data' if objtype == 'OBJECT_LARGEOBJECT' else 'is cluster-level'}: the state "
+                       f"declares the objects of one database, so statements on a {what.lower()} are not allowed "
+                       "in state files")
     if node_type == "AlterExtensionContentsStmt":
         return _refuse("ALTER EXTENSION ... ADD/DROP changes which objects belong to an extension; extensions "
                        "manage their own members, and the state may not (remove this statement)")
