@@ -155,9 +155,21 @@ def _error_line(stmt: Statement, position: int | None) -> int:
     return stmt.line + stmt.sql[: position - 1].count("\n")
 
 
+# Untrusted contrib extensions the sandbox creates by default: inspection and maintenance modules whose
+# functions reach no file, program, network or other database (most are not even executable by the loader).
+# dblink, postgres_fdw, file_fdw, adminpack, xml2 (libxslt fetches URLs) and the untrusted languages are not
+# among them: they need SCHEMA_PIPELINE_SANDBOX_EXTENSIONS.
+SANDBOX_SAFE_EXTENSIONS = frozenset({
+    "amcheck", "old_snapshot", "pageinspect", "pg_buffercache", "pg_freespacemap", "pg_prewarm",
+    "pg_stat_statements", "pg_surgery", "pg_visibility", "pg_walinspect", "pgrowlocks", "pgstattuple", "sslinfo",
+})
+
+
 def allowed_extensions() -> set[str]:
-    """Untrusted extensions the operator lets the sandbox's administrator create for the state."""
-    return {e.strip() for e in os.environ.get(EXTENSIONS_ENV, "").split(",") if e.strip()}
+    """Untrusted extensions the sandbox's administrator creates for the state: the safe contrib modules, and
+    the ones the operator allows."""
+    return set(SANDBOX_SAFE_EXTENSIONS) | {e.strip() for e in os.environ.get(EXTENSIONS_ENV, "").split(",")
+                                           if e.strip()}
 
 
 class _Loader:
