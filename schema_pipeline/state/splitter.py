@@ -7,24 +7,10 @@ psql meta-commands (a backslash outside quotes, to end of line) become their own
 
 from __future__ import annotations
 
-import bisect
-import re
 from dataclasses import dataclass, field
 
 from schema_pipeline.state.lexer import COMMENT, META, PUNCT, WORD, LexError, Token, tokenize
-
-_NEWLINE = re.compile("\n")
-
-
-class LineIndex:
-    """Maps offsets of a text to 1-based (line, column) in code points."""
-
-    def __init__(self, text: str):
-        self.starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
-
-    def locate(self, offset: int) -> tuple[int, int]:
-        i = bisect.bisect_right(self.starts, offset) - 1
-        return i + 1, offset - self.starts[i] + 1
+from schema_pipeline.state.parse import LineIndex
 
 
 @dataclass
