@@ -1,5 +1,8 @@
 """A PostgreSQL tokenizer (psql's lexical rules) that never needs a database.
 
+Used by review rules and directive comments to look inside statements that libpg_query has already
+delimited and accepted (state/parse.py, state/policy.py); it makes no security decision.
+
 Handles `--` and nested `/* */` comments, '' strings, E'' strings with backslash escapes,
 U&/B/X/N prefixed strings, double-quoted identifiers, dollar quoting ($$ and $tag$),
 positional parameters, numbers, operators and psql meta-commands (backslash to end of line).

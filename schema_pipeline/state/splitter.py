@@ -1,4 +1,6 @@
-"""Split one file's text into located statements, the way psql does.
+"""Split one file's text into pieces the way psql does, with their comments: used to attach
+`-- schema-pipeline:` directive comments to statements. What a statement is, and where it starts and
+ends, is decided by libpg_query (state/parse.py); nothing here makes a security decision.
 
 `;` ends a statement unless inside parentheses or inside the BEGIN ... END body of a
 SQL-standard `CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC` (psql's heuristic).
