@@ -458,3 +458,29 @@ def test_finding_binaries_neither_imports_pgserver_nor_dagster() -> None:
     out, err = probe.communicate(timeout=60)
     assert probe.returncode == 0, err
     assert out.strip() == "[]"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root pipeline runs the server as another user")
+def test_binaries_the_sandbox_user_cannot_reach_are_run_from_a_copy(tmp_path: Path) -> None:
+    """A project in a private directory (/root/project/.venv/... with pgserver): the sandbox user cannot run
+    those binaries, so their installation is copied where it can, libraries at the same relative place."""
+    import importlib.util
+
+    from schema_pipeline.sandbox.reachable import can_run
+    from schema_pipeline.sandbox.user import sandbox_user
+
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        pytest.skip("needs the pgserver package")
+    site = Path(spec.origin).parent.parent
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    for name in ("pgserver", "pgserver.libs"):
+        if (site / name).exists():
+            shutil.copytree(site / name, private / name, symlinks=True)
+    binaries = find_server_binaries(16, private / "pgserver" / "pginstall" / "bin")
+    user = sandbox_user()
+    assert user is not None and not can_run(binaries.postgres, user)
+    with Sandbox.start(binaries) as sandbox:
+        assert sandbox.binaries.bindir != binaries.bindir and can_run(sandbox.binaries.postgres, user)
+        assert _scalar(sandbox.create_database(), "SELECT current_setting('server_version_num')").startswith("16")

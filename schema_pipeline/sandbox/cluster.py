@@ -22,6 +22,7 @@ from schema_pipeline.sandbox.errors import SandboxError
 from schema_pipeline.sandbox.leftovers import pid_file_lines, remove_shared_memory
 from schema_pipeline.sandbox.owner import write_owner
 from schema_pipeline.sandbox.paths import new_run_dir
+from schema_pipeline.sandbox.reachable import reachable
 from schema_pipeline.sandbox.settings import (
     LOADER,
     SANDBOX_ADMIN,
@@ -77,6 +78,7 @@ class Sandbox:
             raise SandboxError("the plan sandbox needs Linux or macOS; pass --plan-database-url to plan on a"
                                " dedicated PostgreSQL server instead")
         user = sandbox_user()
+        binaries = reachable(binaries, user)
         run_dir = new_run_dir()
         try:
             write_owner(run_dir)
