@@ -71,7 +71,10 @@ def _add_target_args(p: argparse.ArgumentParser, *, required: bool = True) -> No
     p.add_argument("--database-url", required=required, default=os.environ.get("DATABASE_URL") if not required else None,
                    metavar="URL", help="target database (postgresql://user@host:port/dbname)")
     p.add_argument("--plan-database-url", metavar="URL",
-                   help="server for the throw-away plan database (default: the target's own server)")
+                   help="a dedicated planning server (of the target's major version) for the throw-away plan "
+                        "database, loaded by a role that is not a superuser (default: the plan sandbox, a "
+                        "PostgreSQL cluster of the target's version started on this host; never the target's "
+                        "server)")
     p.add_argument("--include-schema", action="append", metavar="NAME", help="manage only this schema (repeatable)")
     p.add_argument("--exclude-schema", action="append", metavar="NAME", help="never touch this schema (repeatable)")
     p.add_argument("--ownership", choices=["all", "declared"], default="all",
