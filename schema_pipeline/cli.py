@@ -313,6 +313,9 @@ def _redact_args(text: str, args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from schema_pipeline.sandbox.registry import install_exit_hooks
+
+    install_exit_hooks()  # a plan stopped with SIGTERM stops and removes its sandbox (plans run in threads)
     progress = make_renderer(sys.stderr, quiet=args.quiet)
     try:
         return COMMANDS[args.command](args, progress)

@@ -196,3 +196,43 @@ def test_a_role_with_only_connect_can_plan(make_db, admin_url: str, tmp_path: Pa
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"DROP ROLE {reader}")
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_a_plan_killed_while_loading_leaves_no_sandbox_beyond_the_next_run(sig: str, make_db, tmp_path: Path) -> None:
+    """SIGTERM: the sandbox is stopped and removed before the CLI dies. SIGKILL: the server dies with the CLI
+    and the next run's sweep removes its directory."""
+    import signal
+    import time
+
+    from schema_pipeline.sandbox.paths import run_bases
+
+    def run_dirs(pid: int) -> set[Path]:
+        """The run directories of process `pid`'s sandboxes (other processes may plan meanwhile)."""
+        return {d for base in run_bases() if base.exists() for d in base.glob(f"{pid}-*")}
+
+    def postmasters(pid: int) -> set[int]:
+        out = subprocess.run(["pgrep", "-f", f"schema_pipeline-sandbox-[0-9]+/{pid}-"], capture_output=True,
+                             text=True).stdout
+        return {int(p) for p in out.split()}
+
+    target = make_db()
+    tables = "".join(f"CREATE TABLE t{i} (id int PRIMARY KEY, v text, w int CHECK (w > 0));\n" for i in range(3000))
+    state = write_state(tmp_path / "s", {"a.sql": tables})
+    env = {**os.environ, "SCHEMA_PIPELINE_CACHE_DIR": "off", "TERM": "dumb"}
+    proc = subprocess.Popen([sys.executable, "-m", "schema_pipeline.cli", "plan", "--database-url", target,
+                             "--state", str(state)], stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until the sandbox is loading the state
+        if "loading the state" in line:
+            break
+    assert run_dirs(proc.pid) and postmasters(proc.pid), "the plan's sandbox should be running now"
+    os.kill(proc.pid, getattr(signal, sig))
+    proc.wait(30)
+    deadline = time.monotonic() + 10
+    while postmasters(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert postmasters(proc.pid) == set(), "the sandbox's server outlived the plan"
+    if sig == "SIGKILL":  # the next run sweeps what the killed one left
+        assert _plan(target, write_state(tmp_path / "small", {"a.sql": "CREATE TABLE x ();\n"})).returncode == 0
+    assert run_dirs(proc.pid) == set(), "the sandbox's directory outlived the next run"

@@ -30,6 +30,7 @@ from schema_pipeline.sandbox.sweep import sweep
 _sandboxes: dict[str, Sandbox] = {}
 _lock = threading.Lock()
 _hooks_installed = False
+_sigterm_installed = False
 _swept = False
 
 
@@ -43,7 +44,7 @@ def sandbox_for(major: int, *, bin_dir: str | os.PathLike[str] | None = None) ->
             return sandbox
         if sandbox is not None:  # its server died (killed, out of memory): replace it
             sandbox.close()
-        _install_hooks()
+        install_exit_hooks()
         sweep()
         sandbox = Sandbox.start(binaries)
         _sandboxes[key] = sandbox
@@ -56,7 +57,7 @@ def private_sandbox(major: int, *, bin_dir: str | os.PathLike[str] | None = None
     global _swept
     binaries = find_server_binaries(major, bin_dir)
     with _lock:
-        _install_hooks()
+        install_exit_hooks()
         if not _swept:
             sweep()
             _swept = True
@@ -79,14 +80,16 @@ def close_all() -> None:
     _sandboxes.clear()
 
 
-def _install_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
+def install_exit_hooks() -> None:
+    """Stop this process's sandboxes at interpreter exit and on SIGTERM. The SIGTERM handler can only be set
+    from the main thread: a command-line entry point calls this first (planning may run in worker threads)."""
+    global _hooks_installed, _sigterm_installed
+    if not _hooks_installed:
+        _hooks_installed = True
+        atexit.register(close_all)
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
         return
-    _hooks_installed = True
-    atexit.register(close_all)
-    if threading.current_thread() is not threading.main_thread():
-        return
+    _sigterm_installed = True
     previous = signal.getsignal(signal.SIGTERM)
     if previous is signal.SIG_IGN or previous is None:  # ignored, or set outside Python: leave it
         return
