@@ -229,7 +229,23 @@ class _Loader:
             failure = _execute(self.conn, stmt)
             return _explain(failure, stmt, self.conn.info.user)
         admin.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (search_path,))
-        return _execute(admin, stmt)
+        failure = _execute(admin, stmt)
+        if failure is None:
+            self._give_back_routines(admin)
+        return failure
+
+    def _give_back_routines(self, admin: psycopg.Connection) -> None:
+        """Routines the administrator just created or changed for the state (a LEAKPROOF function) belong to the
+        loader, so that none, SECURITY DEFINER or not, ever runs with the administrator's privileges."""
+        rows = admin.execute(
+            "SELECT p.oid::pg_catalog.regprocedure::text FROM pg_catalog.pg_proc p "
+            "WHERE p.proowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) "
+            "AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass "
+            "AND d.objid = p.oid AND d.deptype = 'e')").fetchall()
+        for (signature,) in rows:
+            admin.execute(sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(sql.SQL(signature),
+                                                                         sql.Identifier(self.conn.info.user)))
 
 
 def _explain(failure: LoadFailure | None, stmt: Statement, role: str) -> LoadFailure | None:

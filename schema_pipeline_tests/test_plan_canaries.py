@@ -54,15 +54,19 @@ CASES = [
     ("lo_export_writes_a_file",
      "CREATE TABLE p (k int) PARTITION BY LIST (k);\n"
      f"CREATE TABLE p1 PARTITION OF p FOR VALUES IN (lo_export(lo_from_bytea(0, 'x'), '{CANARY_FILE}'));\n", False),
-    ("copy_to_program_through_a_function_in_an_index",
-     "CREATE TABLE t (a int);\n"
-     "CREATE FUNCTION public.w(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN\n"
+    ("copy_to_program_through_a_volatile_function_in_a_partition_bound",
+     "CREATE FUNCTION public.w(int) RETURNS int LANGUAGE plpgsql VOLATILE AS $$ BEGIN\n"
      f"  EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {CANARY_FILE}'''; RETURN 1; END $$;\n"
-     "CREATE INDEX t_w ON t ((public.w(a)));\n"
-     "CREATE TABLE u (x int DEFAULT public.w(1));\n"
-     "ALTER TABLE t ADD COLUMN b int DEFAULT public.w(2);\n", False),
+     "CREATE TABLE p (k int) PARTITION BY LIST (k);\n"
+     "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (public.w(1));\n", False),
+    ("read_file_through_an_immutable_function_in_an_added_default",
+     "CREATE TABLE t (a int);\n"
+     "CREATE FUNCTION public.r(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN\n"
+     "  RAISE EXCEPTION '%', pg_read_file('/etc/passwd'); END $$;\n"
+     "CREATE INDEX t_r ON t ((public.r(a)));\n"
+     "ALTER TABLE t ADD COLUMN b int DEFAULT public.r(2);\n", False),
     ("copy_to_file_through_a_domain_check",
-     "CREATE FUNCTION public.c(int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN\n"
+     "CREATE FUNCTION public.c(int) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$ BEGIN\n"
      f"  EXECUTE 'COPY (SELECT 1) TO ''{CANARY_FILE}'''; RETURN true; END $$;\n"
      "CREATE DOMAIN d AS int CHECK (public.c(VALUE));\n"
      "CREATE TABLE p (k d) PARTITION BY LIST (k);\n"
@@ -73,7 +77,7 @@ CASES = [
      "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (dblink_exec('host=127.0.0.1 dbname={db} user=postgres', "
      "'CREATE TABLE canary_table ()'));\n", False),
     ("implicit_cast_over_builtin_types",
-     "CREATE FUNCTION public.to_int(text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN\n"
+     "CREATE FUNCTION public.to_int(text) RETURNS int LANGUAGE plpgsql VOLATILE AS $$ BEGIN\n"
      f"  EXECUTE 'COPY (SELECT 1) TO ''{CANARY_FILE}'''; RETURN 1; END $$;\n"
      "CREATE CAST (text AS int4) WITH FUNCTION public.to_int(text) AS IMPLICIT;\n"
      "CREATE TABLE p (k int) PARTITION BY LIST (k);\n"
@@ -84,6 +88,11 @@ CASES = [
      "CREATE EVENT TRIGGER on_ddl ON ddl_command_end EXECUTE FUNCTION public.on_ddl();\n"
      "CREATE TABLE after_trigger (a int);\n"
      "CREATE INDEX after_trigger_a ON after_trigger (a);\n", True),
+    ("leakproof_security_definer_function_runs_as_the_loader",
+     "CREATE FUNCTION public.lp(int) RETURNS int LANGUAGE plpgsql VOLATILE LEAKPROOF SECURITY DEFINER AS $$ BEGIN\n"
+     f"  EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {CANARY_FILE}'''; RETURN 1; END $$;\n"
+     "CREATE TABLE p (k int) PARTITION BY LIST (k);\n"
+     "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (public.lp(1));\n", False),
     ("c_language_function",
      "CREATE FUNCTION f() RETURNS int LANGUAGE U&\"\\0063\" AS '$libdir/dblink', 'dblink_exec';\n", False),
     ("keyword_named_function_hides_copy_program",
@@ -110,6 +119,24 @@ CASES = [
 ]
 
 
+# Why each hostile case is refused: PostgreSQL's privileges in the sandbox, or the allow-list on the parse tree.
+REASONS = {
+    "operator_over_pg_read_file_in_partition_bound": "permission denied for function pg_catalog.pg_read_file",
+    "lo_export_writes_a_file": "permission denied for function lo_export",
+    "copy_to_program_through_a_volatile_function_in_a_partition_bound": "to COPY to or from an external program",
+    "read_file_through_an_immutable_function_in_an_added_default": "permission denied for function pg_read_file",
+    "copy_to_file_through_a_domain_check": "role to COPY to a file",
+    "dblink_loopback_into_the_target": 'permission denied to create extension "dblink"',
+    "implicit_cast_over_builtin_types": "must be owner of type text or type integer",
+    "leakproof_security_definer_function_runs_as_the_loader": "to COPY to or from an external program",
+    "c_language_function": "untrusted language 'c'",
+    "keyword_named_function_hides_copy_program": "COPY ... PROGRAM runs a shell command",
+    "extension_membership_lifts_nothing": "ALTER EXTENSION ... ADD/DROP",
+    "set_schema_pg_catalog": "SET SCHEMA pg_catalog",
+    "secrets_of_the_pipeline_are_not_in_the_server_environment": "permission denied for function pg_read_file",
+}
+
+
 @pytest.mark.parametrize("case_id,text,legitimate", CASES, ids=[c[0] for c in CASES])
 def test_hostile_state_fires_no_canary(case_id: str, text: str, legitimate: bool, make_db, admin_url: str,
                                        tmp_path: Path) -> None:
@@ -129,6 +156,7 @@ def test_hostile_state_fires_no_canary(case_id: str, text: str, legitimate: bool
         assert result.returncode == 1, out
         assert "Traceback" not in out
         assert "schema.sql:" in out, f"{case_id}: the refusal names no file:line\n{out}"
+        assert REASONS[case_id] in out, f"{case_id}: refused, but not for the reason expected\n{out}"
 
 
 def test_branch_review_creates_nothing_on_the_target_server(make_db, admin_url: str, tmp_path: Path) -> None:

@@ -425,6 +425,12 @@ def _privileged(node_type: str, node: dict) -> Verdict:
         # the schema; on the target the role has its own privileges, in the sandbox it has none. Ownership changes
         # run no code.
         return Verdict(privileged=RETRY)
+    if node_type in ("CreateFunctionStmt", "AlterFunctionStmt") and any(
+            (o.get("DefElem") or {}).get("defname") == "leakproof"
+            for o in (node.get("options") or []) + (node.get("actions") or [])):
+        # Only a superuser may mark a function LEAKPROOF; the sandbox gives the function back to the loader at
+        # once (plandb), so a SECURITY DEFINER function never runs as the administrator.
+        return Verdict(privileged=RETRY)
     if node_type == "CreateExtensionStmt":
         return Verdict(privileged=f"{EXTENSION}{node.get('extname') or ''}")  # untrusted: only when allowed
     if node_type == "CommentStmt" and objtype == "OBJECT_EXTENSION":
