@@ -179,7 +179,7 @@ def _rehearsal_backend(admin_url: str, seen: dict[str, str]) -> int | None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT pid, datname FROM pg_stat_activity WHERE application_name = %s AND state = 'active' "
-            "AND datname LIKE 'schema\\_pipeline\\_plan\\_%%' AND query LIKE 'SELECT pg_sleep(60)%%'",
+            "AND datname LIKE 'schema\\_pipeline\\_rehearsal\\_%%' AND query LIKE 'SELECT pg_sleep(60)%%'",
             (APPLY_APPLICATION_NAME,)).fetchone()
     if row is None:
         return None
