@@ -566,13 +566,14 @@ def _cache_key(state: DesiredState, major: int, plan_server_url: str | None, inc
 
 
 def _code_version() -> str:
-    """A hash of the catalog code: a cached catalog is only valid for the code that read it."""
+    """A hash of the code that loads and reads a plan database (catalog/, state/, this module): a cached
+    catalog is only valid for the code that made it."""
     global _CODE_VERSION
     if _CODE_VERSION is None:
-        from schema_pipeline import catalog as catalog_pkg
-
+        package = Path(__file__).parent
         h = hashlib.sha256()
-        for path in sorted(Path(catalog_pkg.__file__).parent.glob("*.py")):
+        for path in [*sorted((package / "catalog").glob("*.py")), *sorted((package / "state").glob("*.py")),
+                     Path(__file__)]:
             h.update(path.read_bytes())
         _CODE_VERSION = h.hexdigest()[:16]
     return _CODE_VERSION
