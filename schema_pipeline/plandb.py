@@ -382,12 +382,14 @@ def server_major(url: str) -> int:
         return conn.info.server_version // 10000
 
 
-def missing_roles(state: DesiredState, target_url: str) -> None:
-    """StateError at file:line for the first role the state names that the target's server does not have
-    (the plan sandbox creates every named role, so only the target can tell)."""
-    if not state.roles:
-        return
+def _target_major_checking_roles(state: DesiredState, target_url: str) -> int:
+    """The target's major version, on one connection that also checks the roles the state names: StateError
+    at file:line for the first the target's server does not have (the plan sandbox creates every named role,
+    so only the target can tell)."""
     with connect(target_url) as conn:
+        major = conn.info.server_version // 10000
+        if not state.roles:
+            return major
         rows = conn.execute("SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)",
                             (sorted(state.roles),)).fetchall()
     missing = sorted(set(state.roles) - {r[0] for r in rows}, key=lambda r: state.roles[r])
@@ -396,6 +398,7 @@ def missing_roles(state: DesiredState, target_url: str) -> None:
         more = f" (and {len(missing) - 1} more: {', '.join(missing[1:6])})" if len(missing) > 1 else ""
         raise StateError(f"role {missing[0]!r} does not exist on the target's server{more}; roles are managed "
                          "outside the state: create it there first", file, line)
+    return major
 
 
 @contextmanager
@@ -473,8 +476,7 @@ def desired_catalog(
     """
     from schema_pipeline.catalog import Catalog, introspect
 
-    major = server_major(target_url)
-    missing_roles(state, target_url)
+    major = _target_major_checking_roles(state, target_url)
     key = _cache_key(state, major, plan_server_url, include_schemas, exclude_schemas)
     with _cache_lock:
         if key in _cache:
