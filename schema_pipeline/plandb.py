@@ -501,8 +501,10 @@ def desired_catalog(
             catalog = introspect(conn, include_schemas=include_schemas, exclude_schemas=exclude_schemas,
                                  progress=progress, phase="reading the desired catalog")
             loaded.apply_to(catalog)
-            if admin_url is not None:
-                _owned_by_loader(catalog, conninfo_to_dict(admin_url).get("user") or "", conn.info.user)
+            # What the administrator created for the state (event triggers, publications for all tables) is owned
+            # as if the loader had: "unspecified" (diff/owners.py), like everything the loader created.
+            if admin_url is not None and (admin := conninfo_to_dict(admin_url).get("user")):
+                catalog = _renamed_role(catalog, admin, LOADER)
             catalog = _renamed_role(catalog, conn.info.user, LOADER)
     except psycopg.Error as exc:
         raise PlanLoadError(redact(f"plan database failed: {exc}", secret)) from None
@@ -510,16 +512,6 @@ def desired_catalog(
         _cache[key] = catalog
     _disk_put(key, {**catalog.to_dict(), "fingerprint": catalog.fingerprint()})
     return catalog
-
-
-def _owned_by_loader(catalog: Catalog, admin: str, loader: str) -> None:
-    """Objects the administrator created for the state (event triggers, publications for all tables, ...)
-    are owned as if the loader had created them: their owner is "unspecified" (diff/owners.py)."""
-    if not admin or admin == loader:
-        return
-    for obj in list(catalog.objects.values()):
-        if obj.attrs.get("owner") == admin:
-            catalog.add(replace(obj, attrs={**obj.attrs, "owner": loader}))
 
 
 def _renamed_role(catalog: Catalog, old: str, new: str) -> Catalog:
